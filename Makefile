@@ -1,0 +1,38 @@
+# Two commands a new user needs: `make run` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "facewise needs Python 3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --only-binary=dlib-bin -e '.[dev]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/facewise doctor
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+# The peer (face_recognition) lives only in the benchmark environment: --no-deps, same dlib-bin.
+PEER := .bench-peer
+$(PEER)/.installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --target $(PEER) face-recognition==1.3.0
+	touch $@
+
+bench: $(PEER)/.installed
+	PYTHONPATH=$(PEER) $(BIN)/python benchmarks/verify_lfw.py
+	PYTHONPATH=$(PEER) $(BIN)/python benchmarks/represent_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

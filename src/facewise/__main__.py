@@ -1,0 +1,3 @@
+from facewise.cli.main import main
+
+main()

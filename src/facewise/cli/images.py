@@ -1,0 +1,108 @@
+"""Commands over images: detect, embed, verify."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from facewise.cli.common import (
+    detector_option,
+    emit_json,
+    engine_from,
+    handle_errors,
+    json_option,
+    model_option,
+    output_path,
+    quiet_option,
+    run_per_input,
+)
+from facewise.cli.render import detection_dict, draw, face_dict, verification_dict
+
+images_argument = click.argument("images", nargs=-1, required=True)
+
+
+@click.command()
+@images_argument
+@detector_option
+@click.option("--draw", "draw_to", default=None,
+              help="Write the image with boxes drawn: a file for one input, a folder for several.")
+@json_option
+@quiet_option
+@handle_errors
+def detect(images: tuple[str, ...], detector: str | None, draw_to: str | None, as_json: bool,
+           quiet: bool) -> None:
+    """Find faces: box, score and 5 landmarks for every face in every image."""
+    engine = engine_from(detector=detector)
+    engine.detector  # an unknown name fails here, once, rather than once per image  # noqa: B018
+
+    def work(path: str) -> dict[str, Any]:
+        image = engine.load_image(path)
+        found = engine.detector.detect(image)
+        result: dict[str, Any] = {"faces": [detection_dict(d) for d in found]}
+        if draw_to:
+            from PIL import Image as PILImage
+
+            target = output_path(draw_to, path, len(images) > 1)
+            PILImage.fromarray(draw(image, found)).save(target)
+            result["drawn"] = str(target)
+        return result
+
+    def show(path: str, result: dict[str, Any]) -> None:
+        click.echo(f"{path}: {len(result['faces'])} face(s)")
+        for face in result["faces"]:
+            click.echo(f"  box {face['bbox']} score {face['score']}")
+
+    run_per_input(list(images), quiet, "detecting", work, as_json, show)
+
+
+@click.command()
+@images_argument
+@model_option
+@detector_option
+@click.option("--largest", is_flag=True, help="Keep only the largest face of each image.")
+@click.option("--flip/--no-flip", default=None, help="Test-time flip fusion.")
+@json_option
+@quiet_option
+@handle_errors
+def embed(images: tuple[str, ...], embedder: str | None, detector: str | None, largest: bool,
+          flip: bool | None, as_json: bool, quiet: bool) -> None:
+    """Embedding vectors for the faces in each image (one JSON object per line with --json)."""
+    engine = engine_from(embedder=embedder, detector=detector, flip=flip)
+    space = engine.space.as_dict()
+
+    def work(path: str) -> dict[str, Any]:
+        faces = engine.represent(path, largest=largest)
+        return {"faces": [face_dict(f) for f in faces], "space": space}
+
+    def show(path: str, result: dict[str, Any]) -> None:
+        click.echo(f"{path}: {len(result['faces'])} face(s), {space['dim']}-D {space['model']}")
+
+    run_per_input(list(images), quiet, "embedding", work, as_json, show)
+
+
+@click.command()
+@click.argument("image_a")
+@click.argument("image_b")
+@model_option
+@detector_option
+@click.option("--threshold-at", "operating_point", type=click.Choice(["fmr", "accuracy"]),
+              default="fmr", show_default=True,
+              help="fmr: false-match rate 1e-3 on LFW; accuracy: best LFW accuracy.")
+@click.option("--flip/--no-flip", default=None, help="Test-time flip fusion.")
+@json_option
+@handle_errors
+def verify(image_a: str, image_b: str, embedder: str | None, detector: str | None,
+           operating_point: str, flip: bool | None, as_json: bool) -> None:
+    """Are the largest faces of IMAGE_A and IMAGE_B the same person? Exit 0 when compared."""
+    engine = engine_from(embedder=embedder, detector=detector, flip=flip)
+    result = verification_dict(engine.verify(image_a, image_b, operating_point=operating_point))
+    if as_json:
+        emit_json(result)
+        return
+    verdict = "same person" if result["verified"] else "different people"
+    click.echo(f"{verdict}: score {result['score']:.4f} "
+               f"(threshold {result['threshold']:.4f} at {operating_point}, {result['model']})")
+
+
+COMMANDS = (detect, embed, verify)

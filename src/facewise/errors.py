@@ -1,0 +1,87 @@
+"""The facewise error tree.
+
+Every error the core raises is a :class:`FacewiseError`. Each class knows the exit code the CLI
+returns for it and the HTTP status the service answers with, so neither front end needs a table of
+its own. ``code`` is a stable machine-readable name used in JSON error bodies.
+"""
+
+from __future__ import annotations
+
+
+class FacewiseError(Exception):
+    """Base class: something the caller can act on, with a message that says what."""
+
+    code = "error"
+    exit_code = 1
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class InvalidInput(FacewiseError):
+    """The input is of a wrong type or value (not an image, wrong array shape, bad argument)."""
+
+    code = "invalid_input"
+    exit_code = 2
+    http_status = 400
+
+
+class ImageDecodeError(InvalidInput):
+    """The bytes are not an image facewise can decode (corrupt, truncated, unknown format)."""
+
+    code = "image_decode_error"
+    exit_code = 3
+    http_status = 415
+
+
+class ImageTooLarge(InvalidInput):
+    """The input exceeds the byte or pixel limits in Settings (possible decompression bomb)."""
+
+    code = "image_too_large"
+    exit_code = 4
+    http_status = 413
+
+
+class NoFaceFound(FacewiseError):
+    """An operation needed a face and the detector found none."""
+
+    code = "no_face"
+    exit_code = 5
+    http_status = 422
+
+
+class UnknownName(FacewiseError):
+    """A detector, model or other registry name that facewise does not know."""
+
+    code = "unknown_name"
+    exit_code = 2
+    http_status = 400
+
+
+class ModelError(FacewiseError):
+    """A bundled model is missing, fails its checksum, or cannot be loaded."""
+
+    code = "model_error"
+    exit_code = 6
+    http_status = 500
+
+
+class EmbeddingSpaceMismatch(FacewiseError):
+    """Two vectors from different embedding spaces were compared."""
+
+    code = "embedding_space_mismatch"
+    exit_code = 7
+    http_status = 409
+
+
+class ConfigError(FacewiseError):
+    """A setting in the config file or environment has a bad value."""
+
+    code = "config_error"
+    exit_code = 2
+    http_status = 500

@@ -1,0 +1,1 @@
+"""The evaluation lab: protocols and metrics."""

@@ -1,0 +1,50 @@
+"""dlib shape predictors: 5 points (CC0, used for alignment) and 68 points (non-commercial)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from facewise import models
+from facewise.types import BBox, Detection, Image
+
+
+def to_rect(box: BBox) -> Any:
+    import dlib
+
+    return dlib.rectangle(round(box.x1), round(box.y1), round(box.x2) - 1, round(box.y2) - 1)
+
+
+class DlibLandmarks:
+    """Fits dlib's shape predictor inside a face box. ``points`` is 5 or 68."""
+
+    def __init__(self, points: int = 5) -> None:
+        if points not in (5, 68):
+            raise ValueError("points must be 5 or 68")
+        self.points = points
+        self._predictor: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._predictor is None:
+                import dlib
+
+                self._predictor = dlib.shape_predictor(str(models.path(f"dlib-{self.points}pt")))
+            return self._predictor
+
+    def fit(self, image: Image, box: BBox) -> npt.NDArray[np.float32]:
+        """Landmarks of the face in ``box``: float32 (points, 2), pixel coordinates (x, y)."""
+        shape = self._load()(image, to_rect(box))
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+    def attach(self, image: Image, dets: list[Detection]) -> list[Detection]:
+        """The detections with dlib 5-point landmarks fitted (requires ``points == 5``)."""
+        return [
+            dataclasses.replace(d, landmarks=self.fit(image, d.bbox), landmark_scheme="dlib5")
+            for d in dets
+        ]

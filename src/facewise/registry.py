@@ -1,0 +1,74 @@
+"""Names for backends, as used in settings, the CLI and the service: name -> "module:attr".
+
+Backends are imported only when asked for. ``"a+b"`` names a cascade of detectors: ``b`` runs only
+on images where ``a`` finds no face.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+from facewise.detect.base import Detector
+from facewise.embed.base import Embedder
+from facewise.errors import UnknownName
+from facewise.settings import Settings
+from facewise.types import Detection, Image
+
+DETECTORS = {
+    "hog": "facewise.detect.dlib_hog:HogDetector",
+    "mmod": "facewise.detect.dlib_mmod:MmodDetector",
+    "mtcnn": "facewise.detect.mtcnn:MtcnnDetector",
+}
+EMBEDDERS = {
+    "dlib-resnet": "facewise.embed.dlib_resnet:DlibResnetEmbedder",
+    "facenet": "facewise.embed.facenet:FacenetEmbedder",
+}
+
+
+def _build(kind: str, table: dict[str, str], name: str, settings: Settings) -> Any:
+    if name not in table:
+        raise UnknownName(f"unknown {kind} {name!r}; choose from: {', '.join(sorted(table))}")
+    module, attr = table[name].split(":")
+    cls = getattr(importlib.import_module(module), attr)
+    accepted = inspect.signature(cls).parameters
+    options = {"max_side": settings.max_side, "min_face": settings.min_face,
+               "threads": settings.threads}
+    return cls(**{k: v for k, v in options.items() if k in accepted})
+
+
+class CascadeDetector:
+    """Runs each detector in turn and returns the first non-empty answer."""
+
+    def __init__(self, detectors: list[Detector]) -> None:
+        self.detectors = detectors
+        self.name = "+".join(d.name for d in detectors)
+
+    def detect(self, image: Image) -> list[Detection]:
+        for detector in self.detectors:
+            found = detector.detect(image)
+            if found:
+                return found
+        return []
+
+
+def create_detector(name: str, settings: Settings) -> Detector:
+    parts = name.split("+")
+    if len(parts) == 1:
+        detector: Detector = _build("detector", DETECTORS, name, settings)
+        return detector
+    return CascadeDetector([_build("detector", DETECTORS, p, settings) for p in parts])
+
+
+def create_embedder(name: str, settings: Settings) -> Embedder:
+    embedder: Embedder = _build("embedding model", EMBEDDERS, name, settings)
+    return embedder
+
+
+def detector_names() -> list[str]:
+    return sorted(DETECTORS)
+
+
+def embedder_names() -> list[str]:
+    return sorted(EMBEDDERS)

@@ -1,0 +1,89 @@
+"""Settings: defaults < config file < ``FACEWISE_*`` environment < explicit arguments.
+
+The config file is TOML, found at ``$FACEWISE_CONFIG`` or ``$FACEWISE_HOME/config.toml``; its keys
+are the field names below. Environment variables are the upper-cased field names with a
+``FACEWISE_`` prefix (``FACEWISE_MAX_IMAGE_PIXELS=40000000``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from facewise.errors import ConfigError
+
+DEFAULT_HOME = Path("facewise-data")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path = DEFAULT_HOME
+    max_image_bytes: int = 50 * 1024 * 1024
+    """Largest encoded input accepted, in bytes."""
+    max_image_pixels: int = 40_000_000
+    """Largest decoded image accepted, width x height (decompression-bomb guard)."""
+    max_side: int = 2048
+    """Images whose longer side exceeds this are downscaled before detection (boxes are mapped back)."""
+    detector: str = "auto"
+    """A detector name, a cascade ("hog+mtcnn"), or "auto": the one the embedder was trained with."""
+    embedder: str = "dlib-resnet"
+    flip: bool = False
+    """Test-time flip fusion: embed each face and its mirror image and average the two."""
+    threads: int = 0
+    """Threads for onnxruntime inference; 0 = all cores."""
+    min_face: int = 40
+    """Smallest face width in pixels the detection pyramid looks for."""
+
+
+def _coerce(name: str, raw: Any, kind: Any) -> Any:
+    try:
+        if kind in (Path, "Path"):
+            return Path(raw)
+        if kind in (bool, "bool"):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError("expected true or false")
+            return text in ("1", "true", "yes", "on")
+        if kind in (int, "int"):
+            return int(raw)
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r}: cannot use {raw!r} ({exc})") from None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from defaults, the config file, the environment and ``overrides`` (in that
+    order of increasing precedence). ``None`` overrides are ignored."""
+    known = {f.name: f.type for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    home = Path(os.environ.get("FACEWISE_HOME", str(DEFAULT_HOME)))
+    config = Path(os.environ.get("FACEWISE_CONFIG", str(home / "config.toml")))
+    if config.is_file():
+        try:
+            data = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {config}: {exc}") from None
+        for key, raw in data.items():
+            if key not in known:
+                raise ConfigError(f"config file {config}: unknown setting {key!r}")
+            values[key] = raw
+    for key in known:
+        env = os.environ.get(f"FACEWISE_{key.upper()}")
+        if env is not None:
+            values[key] = env
+    for key, raw in overrides.items():
+        if key not in known:
+            raise ConfigError(f"unknown setting {key!r}")
+        if raw is not None:
+            values[key] = raw
+    coerced = {k: _coerce(k, v, known[k]) for k, v in values.items()}
+    for key in ("max_image_bytes", "max_image_pixels", "max_side", "min_face"):
+        if key in coerced and coerced[key] <= 0:
+            raise ConfigError(f"setting {key!r} must be positive, got {coerced[key]}")
+    return dataclasses.replace(Settings(), **coerced)
