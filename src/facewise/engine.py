@@ -7,6 +7,7 @@ threads (each backend guards its own model), but not between processes: give eac
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -121,4 +122,4 @@ class Engine:
 
 
 def _label(source: ImageSource, fallback: str) -> str:
-    return str(source) if isinstance(source, str) else fallback
+    return os.fspath(source) if isinstance(source, str | os.PathLike) else fallback

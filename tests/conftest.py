@@ -1,0 +1,75 @@
+"""Shared fixtures. Data-backed tests read ../shared/datasets (never copied into the repo) and
+skip with the reason when it is absent."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("FACEWISE_SHARED", ROOT.parent / "shared")) / "datasets"
+
+
+def dataset(relative: str) -> Path:
+    path = DATASETS / relative
+    if not path.is_dir():
+        pytest.skip(f"dataset {relative} not found under {DATASETS}")
+    return path
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="session")
+def lfw() -> Path:
+    return dataset("identity/lfw_gray")
+
+
+@pytest.fixture(scope="session")
+def voc() -> Path:
+    return dataset("detection/dlib_pascal_voc_faces")
+
+
+@pytest.fixture(scope="session")
+def engine():  # type: ignore[no-untyped-def]
+    from facewise import Engine
+
+    return Engine()
+
+
+@pytest.fixture(scope="session")
+def face_photo(lfw: Path) -> Path:
+    """A real photo with one clear face (LFW, 250 x 250 grayscale JPEG)."""
+    return lfw / "images/Aaron_Sorkin/Aaron_Sorkin_0001.jpg"
+
+
+@pytest.fixture(scope="session")
+def same_person(lfw: Path) -> Path:
+    return lfw / "images/Aaron_Sorkin/Aaron_Sorkin_0002.jpg"
+
+
+@pytest.fixture(scope="session")
+def other_person(lfw: Path) -> Path:
+    return lfw / "images/Aaron_Patterson/Aaron_Patterson_0001.jpg"
+
+
+@pytest.fixture(scope="session")
+def group_photo(voc: Path) -> Path:
+    """A real scene with 7 annotated faces (Pascal VOC, from dlib's examples)."""
+    return voc / "images/2007_007763.jpg"
+
+
+@pytest.fixture(scope="session")
+def no_face_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real photo without a face: scikit-image's coffee cup (public domain)."""
+    import skimage.data
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("photos") / "coffee.png"
+    Image.fromarray(skimage.data.coffee()).save(path)
+    return path

@@ -1,0 +1,120 @@
+"""Verification on real LFW pairs with the calibrated thresholds, and engine behaviour on faces."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import read_csv
+
+from facewise import Engine, EmbeddingSpaceMismatch, NoFaceFound
+from facewise.compare import similarity
+from facewise.evaluate.metrics import rates_at
+
+pytestmark = [pytest.mark.models, pytest.mark.data]
+
+
+def fold_scores(engine: Engine, lfw: Path, pairs: list[dict[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    cache: dict[str, object] = {}
+
+    def face(rel: str):  # type: ignore[no-untyped-def]
+        if rel not in cache:
+            found = engine.represent(lfw / rel, largest=True)
+            cache[rel] = found[0].embedding if found else None
+        return cache[rel]
+
+    scores, labels = [], []
+    for p in pairs:
+        a, b = face(p["path_a"]), face(p["path_b"])
+        scores.append(similarity(a, b) if a is not None and b is not None else -np.inf)
+        labels.append(p["same_identity"] == "1")
+    return np.array(scores), np.array(labels)
+
+
+@pytest.mark.parametrize(
+    ("model", "n_pairs", "min_accuracy"),
+    [("dlib-resnet", 600, 0.96), ("facenet", 300, 0.90)],
+)
+def test_accuracy_on_lfw_dev_pairs(lfw: Path, model: str, n_pairs: int, min_accuracy: float) -> None:
+    pairs = [p for p in read_csv(lfw / "pairs.csv") if p["fold"] == "1"]
+    # both classes, evenly: pairs.csv lists each fold's genuine pairs first
+    genuine = [p for p in pairs if p["same_identity"] == "1"][: n_pairs // 2]
+    impostor = [p for p in pairs if p["same_identity"] == "0"][: n_pairs // 2]
+    engine = Engine(embedder=model)
+    scores, labels = fold_scores(engine, lfw, genuine + impostor)
+    space = engine.space
+    from facewise.compare import threshold
+
+    acc_thr, fmr_thr = threshold(space, "accuracy"), threshold(space, "fmr")
+    accuracy = float(np.mean((scores >= acc_thr) == labels))
+    assert accuracy >= min_accuracy, f"{model}: accuracy {accuracy:.4f} on {len(labels)} pairs"
+    fmr, tmr = rates_at(scores, labels, fmr_thr)
+    assert fmr <= 0.01, f"{model}: false-match rate {fmr:.4f} at the FMR=1e-3 threshold"
+    assert tmr >= 0.6, f"{model}: true-match rate {tmr:.4f} at the FMR=1e-3 threshold"
+
+
+def test_verify_same_and_different_people(engine: Engine, face_photo: Path, same_person: Path,
+                                          other_person: Path) -> None:
+    same = engine.verify(face_photo, same_person)
+    assert same.verified and same.score >= same.threshold and same.operating_point == "fmr"
+    different = engine.verify(face_photo, other_person, operating_point="accuracy")
+    assert not different.verified and different.score < different.threshold
+    assert same.model == "dlib-resnet" and same.metric == "cosine"
+
+
+def test_verify_without_a_face_says_which_image(engine: Engine, face_photo: Path,
+                                                no_face_photo: Path) -> None:
+    with pytest.raises(NoFaceFound, match="coffee"):
+        engine.verify(face_photo, no_face_photo)
+
+
+def test_embeddings_are_unit_vectors_and_batch_equals_single(engine: Engine,
+                                                             group_photo: Path) -> None:
+    faces = engine.represent(group_photo)
+    assert len(faces) >= 5
+    image = engine.load_image(group_photo)
+    for face in faces[:3]:
+        [alone] = engine.embed_detections(image, [face.detection])
+        assert alone.embedding is not None and face.embedding is not None
+        np.testing.assert_allclose(alone.embedding.vector, face.embedding.vector, atol=1e-5)
+        assert np.linalg.norm(face.embedding.vector) == pytest.approx(1.0, abs=1e-5)
+    largest = engine.represent(group_photo, largest=True)
+    assert len(largest) == 1 and largest[0].bbox.area == max(f.bbox.area for f in faces)
+
+
+def test_onnx_runtime_matches_dlib_reference(face_photo: Path) -> None:
+    from facewise.embed.dlib_resnet import DlibResnetEmbedder
+
+    fast = Engine(embedder=DlibResnetEmbedder(runtime="onnx")).represent(face_photo)[0]
+    ref = Engine(embedder=DlibResnetEmbedder(runtime="dlib")).represent(face_photo)[0]
+    assert fast.embedding is not None and ref.embedding is not None
+    assert fast.embedding.space == ref.embedding.space
+    assert similarity(fast.embedding, ref.embedding) > 0.99999
+
+
+def test_flip_fusion_is_its_own_space(face_photo: Path) -> None:
+    plain = Engine(flip=False).represent(face_photo)[0].embedding
+    fused = Engine(flip=True).represent(face_photo)[0].embedding
+    assert plain is not None and fused is not None
+    assert fused.space == dataclasses.replace(plain.space, flip=True)
+    assert 0.95 < float(plain.vector @ fused.vector) < 0.99999
+    with pytest.raises(EmbeddingSpaceMismatch):
+        similarity(plain, fused)
+
+
+def test_exif_rotated_photo_is_upright_before_detection(tmp_path: Path, face_photo: Path) -> None:
+    from PIL import Image
+
+    upright = Image.open(face_photo).convert("RGB")
+    stored = upright.rotate(90, expand=True)  # turned counter-clockwise on disk
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    path = tmp_path / "rotated.jpg"
+    stored.save(path, exif=exif, quality=95)
+    engine = Engine()
+    faces = engine.represent(path)
+    assert len(faces) == 1
+    naive = engine.detector.detect(np.asarray(stored))
+    assert naive == []  # without the EXIF turn, the frontal detector finds nothing
