@@ -18,6 +18,8 @@ run: setup
 	$(BIN)/facewise doctor
 
 test: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: setup

@@ -31,7 +31,7 @@ def lfw_pairs() -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def facewise_system(detector: str, embedder: str, flip: bool, threads: int = 1) -> Represent:
+def facewise_system(detector: str, embedder: str, flip: bool | None, threads: int = 1) -> Represent:
     from facewise import Engine, load_settings
 
     engine = Engine(load_settings(threads=threads), detector=detector, embedder=embedder, flip=flip)
@@ -54,8 +54,10 @@ def peer_system() -> Represent:
         if not boxes:
             return None
         top, right, bottom, left = max(boxes, key=lambda b: (b[2] - b[0]) * (b[1] - b[3]))
-        return np.asarray(face_recognition.face_encodings(image, [(top, right, bottom, left)])[0],
-                          dtype=np.float32)
+        return np.asarray(
+            face_recognition.face_encodings(image, [(top, right, bottom, left)])[0],
+            dtype=np.float32,
+        )
 
     return represent
 
@@ -69,13 +71,17 @@ def peer_available() -> bool:
 
 
 SYSTEMS: dict[str, Callable[[], Represent]] = {
-    "facewise dlib-resnet": lambda: facewise_system("auto", "dlib-resnet", False),
-    "facewise dlib-resnet +flip": lambda: facewise_system("auto", "dlib-resnet", True),
+    "facewise default (dlib-resnet, hog+mtcnn, flip)": lambda: facewise_system(
+        "auto", "dlib-resnet", None
+    ),
+    "facewise dlib-resnet hog": lambda: facewise_system("hog", "dlib-resnet", False),
+    "facewise dlib-resnet hog +flip": lambda: facewise_system("hog", "dlib-resnet", True),
     "facewise dlib-resnet hog+mtcnn": lambda: facewise_system("hog+mtcnn", "dlib-resnet", False),
-    "facewise facenet": lambda: facewise_system("auto", "facenet", False),
-    "facewise facenet +flip": lambda: facewise_system("auto", "facenet", True),
+    "facewise facenet": lambda: facewise_system("mtcnn", "facenet", False),
+    "facewise facenet +flip": lambda: facewise_system("mtcnn", "facenet", True),
     "face_recognition 1.3.0": peer_system,
 }
+DEFAULT = next(iter(SYSTEMS))
 
 _worker: Represent | None = None
 
@@ -113,8 +119,12 @@ def embed_all(name: str, paths: list[str], workers: int, *, fresh: bool = False)
 
 
 def machine() -> dict[str, Any]:
-    return {"python": platform.python_version(), "cpus": os.cpu_count(),
-            "machine": platform.machine(), "date": dt.date.today().isoformat()}
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "date": dt.date.today().isoformat(),
+    }
 
 
 def write_result(stem: str, markdown: str, data: dict[str, Any]) -> Path:

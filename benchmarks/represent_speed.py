@@ -14,7 +14,16 @@ import statistics
 import time
 
 import numpy as np
-from common import LFW, facewise_system, lfw_pairs, machine, peer_available, peer_system, write_result
+
+from common import (
+    LFW,
+    facewise_system,
+    lfw_pairs,
+    machine,
+    peer_available,
+    peer_system,
+    write_result,
+)
 
 
 def main() -> None:
@@ -28,8 +37,9 @@ def main() -> None:
     paths = sorted({str(LFW / p["path_a"]) for p in lfw_pairs()})[: args.images]
     systems = {
         "face_recognition 1.3.0": peer_system(),
-        "facewise (2 threads)": facewise_system("auto", "dlib-resnet", False, threads=2),
-        "facewise (1 thread)": facewise_system("auto", "dlib-resnet", False, threads=1),
+        "facewise default (2 threads)": facewise_system("auto", "dlib-resnet", None, threads=2),
+        "facewise default (1 thread)": facewise_system("auto", "dlib-resnet", None, threads=1),
+        "facewise hog, no flip (1 thread)": facewise_system("hog", "dlib-resnet", False, threads=1),
     }
     vectors: dict[str, list] = {}
     for name, represent in systems.items():  # warm-up: load models, first-call costs
@@ -44,27 +54,47 @@ def main() -> None:
     peer = "face_recognition 1.3.0"
     speed = {name: statistics.median(r) for name, r in rates.items()}
     agree = []
-    for ours, theirs in zip(vectors["facewise (2 threads)"], vectors[peer], strict=True):
+    for ours, theirs in zip(
+        vectors["facewise hog, no flip (1 thread)"], vectors[peer], strict=True
+    ):
         if ours is not None and theirs is not None:
             agree.append(float(np.dot(ours, theirs / np.linalg.norm(theirs))))
     found = {name: sum(v is not None for v in vecs) for name, vecs in vectors.items()}
     lines = ["| system | images/s | ratio to face_recognition | faces found |", "|---|---|---|---|"]
     for name in systems:
-        lines.append(f"| {name} | {speed[name]:.1f} | {speed[name] / speed[peer]:.2f}x | "
-                     f"{found[name]}/{len(paths)} |")
+        lines.append(
+            f"| {name} | {speed[name]:.1f} | {speed[name] / speed[peer]:.2f}x | "
+            f"{found[name]}/{len(paths)} |"
+        )
     a = np.array(agree)
-    agreement = (f"Embedding agreement (cosine, facewise vs face_recognition, {len(a)} images with a "
-                 f"face in both): median {np.median(a):.5f}, min {a.min():.4f}, "
-                 f"{(a > 0.99).mean():.1%} above 0.99.")
+    agreement = (
+        f"Embedding agreement (cosine, facewise hog/no flip vs face_recognition, {len(a)} "
+        "images with a "
+        f"face in both): median {np.median(a):.5f}, min {a.min():.4f}, "
+        f"{(a > 0.99).mean():.1%} above 0.99."
+    )
     info = machine()
-    note = (f"{len(paths)} LFW images (250 x 250), largest face each, {args.rounds} alternating "
-            f"rounds, median images/s; {info}.")
+    note = (
+        f"{len(paths)} LFW images (250 x 250), largest face each, {args.rounds} alternating "
+        f"rounds, median images/s; {info}."
+    )
     markdown = "\n".join(["# represent_speed", "", note, "", *lines, "", agreement])
     print(markdown)
-    print("written", write_result("represent_speed", markdown,
-                                  {"machine": info, "images_per_s": speed, "rates": rates,
-                                   "agreement_median": float(np.median(a)),
-                                   "agreement_min": float(a.min()), "found": found}))
+    print(
+        "written",
+        write_result(
+            "represent_speed",
+            markdown,
+            {
+                "machine": info,
+                "images_per_s": speed,
+                "rates": rates,
+                "agreement_median": float(np.median(a)),
+                "agreement_min": float(a.min()),
+                "found": found,
+            },
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import LFW, ROOT, SYSTEMS, embed_all, lfw_pairs, machine, peer_available, write_result
 
+from common import (
+    DEFAULT,
+    LFW,
+    ROOT,
+    SYSTEMS,
+    embed_all,
+    lfw_pairs,
+    machine,
+    peer_available,
+    write_result,
+)
 from facewise.evaluate.metrics import (
     best_threshold,
     eer,
@@ -33,8 +43,8 @@ from facewise.evaluate.metrics import (
 
 THRESHOLD_FILE = ROOT / "src" / "facewise" / "models" / "thresholds.json"
 CALIBRATED = {  # thresholds.json key -> system
-    "dlib-resnet": "facewise dlib-resnet",
-    "dlib-resnet+flip": "facewise dlib-resnet +flip",
+    "dlib-resnet": "facewise dlib-resnet hog+mtcnn",
+    "dlib-resnet+flip": DEFAULT,
     "facenet": "facewise facenet",
     "facenet+flip": "facewise facenet +flip",
 }
@@ -65,17 +75,35 @@ def fused_kfold(parts: list[np.ndarray], labels: np.ndarray, folds: np.ndarray) 
     return np.where(np.isfinite(fused), fused, -np.inf)
 
 
-def summarise(name: str, scores: np.ndarray, labels: np.ndarray, folds: np.ndarray,
-              failures: int, seconds: float | None) -> dict:
+def summarise(
+    name: str,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    folds: np.ndarray,
+    failures: int | None,
+    seconds: float | None,
+) -> dict:
     k = kfold_accuracy(scores, labels, folds)
     tar, _ = tar_at_far(scores, labels, 1e-3)
-    return {"system": name, "accuracy": k.mean, "std": k.std, "per_fold": k.per_fold,
-            "eer": eer(scores, labels), "tar_at_far_1e-3": tar, "failures_to_detect": failures,
-            "seconds": seconds}
+    return {
+        "system": name,
+        "accuracy": k.mean,
+        "std": k.std,
+        "per_fold": k.per_fold,
+        "eer": eer(scores, labels),
+        "tar_at_far_1e-3": tar,
+        "failures_to_detect": failures,
+        "seconds": seconds,
+    }
 
 
-def calibrate(vectors: np.ndarray, paths: list[str], scores: np.ndarray,
-              labels: np.ndarray) -> dict:
+def _blank(value: object) -> str:
+    return "—" if value is None else str(value)
+
+
+def calibrate(
+    vectors: np.ndarray, paths: list[str], scores: np.ndarray, labels: np.ndarray
+) -> dict:
     ids = np.array([Path(p).parent.name for p in paths])
     ok = ~np.isnan(vectors).any(axis=1)
     v = vectors[ok] / np.linalg.norm(vectors[ok], axis=1, keepdims=True)
@@ -88,11 +116,15 @@ def calibrate(vectors: np.ndarray, paths: list[str], scores: np.ndarray,
     acc_thr, acc = best_threshold(scores, labels)
     fmr_pairs, tmr_pairs = rates_at(scores, labels, fmr_thr)
     return {
-        "fmr": {"threshold": fmr_thr, "target_fmr": 1e-3,
-                "impostor_pairs": int(impostors.size),
-                "tmr_all_genuine_pairs": float((genuine >= fmr_thr).mean()),
-                "genuine_pairs": int(genuine.size),
-                "fmr_official_pairs": fmr_pairs, "tmr_official_pairs": tmr_pairs},
+        "fmr": {
+            "threshold": fmr_thr,
+            "target_fmr": 1e-3,
+            "impostor_pairs": int(impostors.size),
+            "tmr_all_genuine_pairs": float((genuine >= fmr_thr).mean()),
+            "genuine_pairs": int(genuine.size),
+            "fmr_official_pairs": fmr_pairs,
+            "tmr_official_pairs": tmr_pairs,
+        },
         "accuracy": {"threshold": acc_thr, "accuracy_official_pairs": acc},
     }
 
@@ -130,22 +162,32 @@ def main() -> None:
         scores_by[name], vectors_by[name] = scores, vectors
         rows.append(summarise(name, scores, labels, folds, missing, took))
         print(f"{name}: {rows[-1]['accuracy']:.4f} ± {rows[-1]['std']:.4f}", flush=True)
-    for a, b in (("facewise dlib-resnet", "facewise facenet"),
-                 ("facewise dlib-resnet +flip", "facewise facenet +flip")):
+    for a, b in (
+        ("facewise dlib-resnet hog+mtcnn", "facewise facenet"),
+        (DEFAULT, "facewise facenet +flip"),
+    ):
         if a in scores_by and b in scores_by:
             fused = fused_kfold([scores_by[a], scores_by[b]], labels, folds)
-            rows.append(summarise(f"fusion: {a[9:]} + {b[9:]}", fused, labels, folds, 0, None))
+            name = f"score fusion: {a[9:]} + {b[9:]}"
+            rows.append(summarise(name, fused, labels, folds, None, None))
 
-    header = ("| system | accuracy ± std | EER | TAR@FAR=1e-3 | failures to detect | time (s) |\n"
-              "|---|---|---|---|---|---|")
-    lines = [f"| {r['system']} | {r['accuracy']:.4f} ± {r['std']:.4f} | {r['eer']:.4f} | "
-             f"{r['tar_at_far_1e-3']:.4f} | {r['failures_to_detect']} | "
-             f"{'' if r['seconds'] is None else round(r['seconds'])} |" for r in rows]
+    header = (
+        "| system | accuracy ± std | EER | TAR@FAR=1e-3 | failures to detect | time (s) |\n"
+        "|---|---|---|---|---|---|"
+    )
+    lines = [
+        f"| {r['system']} | {r['accuracy']:.4f} ± {r['std']:.4f} | {r['eer']:.4f} | "
+        f"{r['tar_at_far_1e-3']:.4f} | {_blank(r['failures_to_detect'])} | "
+        f"{_blank(r['seconds'] and round(r['seconds']))} |"
+        for r in rows
+    ]
     info = machine()
-    note = (f"LFW (grayscale copy) folds {sorted(set(folds.tolist()))}, {len(pairs)} pairs, "
-            f"{len(paths)} images; {args.workers} worker processes; {info}. Failures to detect "
-            "count as 'different' decisions. Fusion rows: z-normalised score sum, statistics "
-            "from the training folds only. Time: embedding all images (cached runs show ~0).")
+    note = (
+        f"LFW (grayscale copy) folds {sorted(set(folds.tolist()))}, {len(pairs)} pairs, "
+        f"{len(paths)} images; {args.workers} worker processes; {info}. Failures to detect "
+        "count as 'different' decisions. Fusion rows: z-normalised score sum, statistics "
+        "from the training folds only. Time: embedding all images (cached runs show ~0)."
+    )
     markdown = "\n".join(["# verify_lfw", "", note, "", header, *lines])
     print(markdown)
     print("written", write_result("verify_lfw", markdown, {"machine": info, "rows": rows}))
@@ -159,8 +201,10 @@ def main() -> None:
                 continue
             entry = calibrate(vectors_by[name], paths, scores_by[name], labels)
             entry["weights_sha256"] = models.info(key.split("+")[0]).sha256
-            entry["calibrated_on"] = (f"LFW grayscale folds 1-5 ({len(paths)} images), "
-                                      f"{info['date']}, benchmarks/verify_lfw.py")
+            entry["calibrated_on"] = (
+                f"LFW grayscale folds 1-5 ({len(paths)} images), "
+                f"{info['date']}, benchmarks/verify_lfw.py"
+            )
             table[key] = entry
         THRESHOLD_FILE.write_text(json.dumps(table, indent=2, sort_keys=True) + "\n")
         print("written", THRESHOLD_FILE)

@@ -49,7 +49,9 @@ class Engine:
                 spec = self._detector_spec
                 if spec == "auto":
                     spec = self._embedder_locked().detector
-                self._detector = create_detector(spec, self.settings) if isinstance(spec, str) else spec
+                self._detector = (
+                    create_detector(spec, self.settings) if isinstance(spec, str) else spec
+                )
             return self._detector
 
     @property

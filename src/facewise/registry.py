@@ -33,8 +33,11 @@ def _build(kind: str, table: dict[str, str], name: str, settings: Settings) -> A
     module, attr = table[name].split(":")
     cls = getattr(importlib.import_module(module), attr)
     accepted = inspect.signature(cls).parameters
-    options = {"max_side": settings.max_side, "min_face": settings.min_face,
-               "threads": settings.threads}
+    options = {
+        "max_side": settings.max_side,
+        "min_face": settings.min_face,
+        "threads": settings.threads,
+    }
     return cls(**{k: v for k, v in options.items() if k in accepted})
 
 

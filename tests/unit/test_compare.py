@@ -9,8 +9,13 @@ from facewise.compare import similarity, space_key, threshold
 from facewise.errors import EmbeddingSpaceMismatch, InvalidInput, ModelError
 from facewise.types import Embedding, EmbeddingSpace
 
-DLIB = EmbeddingSpace("dlib-resnet", "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
-                      128, "cosine", "dlib-chip-150-0.25")
+DLIB = EmbeddingSpace(
+    "dlib-resnet",
+    "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    128,
+    "cosine",
+    "dlib-chip-150-0.25",
+)
 
 
 def unit(seed: int, dim: int = 128) -> np.ndarray:

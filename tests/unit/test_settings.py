@@ -10,8 +10,13 @@ from facewise.settings import Settings, load_settings
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for key in ("FACEWISE_HOME", "FACEWISE_CONFIG", "FACEWISE_DETECTOR", "FACEWISE_MAX_SIDE",
-                "FACEWISE_FLIP"):
+    for key in (
+        "FACEWISE_HOME",
+        "FACEWISE_CONFIG",
+        "FACEWISE_DETECTOR",
+        "FACEWISE_MAX_SIDE",
+        "FACEWISE_FLIP",
+    ):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("FACEWISE_HOME", str(tmp_path))
     return tmp_path
@@ -23,8 +28,9 @@ def test_defaults_when_nothing_is_set(clean_env: Path) -> None:
     assert s.home == clean_env
 
 
-def test_precedence_file_then_env_then_arguments(clean_env: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_precedence_file_then_env_then_arguments(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (clean_env / "config.toml").write_text('detector = "mtcnn"\nmax_side = 1000\nflip = true\n')
     s = load_settings()
     assert (s.detector, s.max_side, s.flip) == ("mtcnn", 1000, True)
@@ -38,9 +44,13 @@ def test_precedence_file_then_env_then_arguments(clean_env: Path,
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("nonsense = 1\n", "unknown setting"), ("max_side = 'big'\n", "max_side"),
-     ("max_side = -5\n", "positive"), ("this is not toml", "config file"),
-     ("flip = 'maybe'\n", "flip")],
+    [
+        ("nonsense = 1\n", "unknown setting"),
+        ("max_side = 'big'\n", "max_side"),
+        ("max_side = -5\n", "positive"),
+        ("this is not toml", "config file"),
+        ("flip = 'maybe'\n", "flip"),
+    ],
 )
 def test_bad_config_file_is_a_clear_error(clean_env: Path, content: str, message: str) -> None:
     (clean_env / "config.toml").write_text(content)

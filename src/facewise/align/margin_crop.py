@@ -12,7 +12,7 @@ from facewise.types import AlignedFace, Detection, Image
 class MarginCropAligner:
     name = "margin-crop-160"
 
-    def __init__(self, size: int = 160, margin: float = 0.3) -> None:
+    def __init__(self, size: int = 160, margin: float = 0.15) -> None:
         self.size = size
         self.margin = margin
         """Total margin as a fraction of the box's width and height (split between both sides)."""

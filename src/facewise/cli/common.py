@@ -15,6 +15,8 @@ import click
 from facewise.errors import FacewiseError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
 def emit_json(obj: Any) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False))
 
@@ -87,15 +89,24 @@ def engine_from(**options: Any) -> Any:
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-detector_option = click.option("--detector", default=None,
-                               help="Detector: hog (default), mmod, mtcnn, or a cascade like hog+mtcnn.")
-model_option = click.option("--model", "embedder", default=None,
-                            help="Embedding model: dlib-resnet (default) or facenet.")
+detector_option = click.option(
+    "--detector",
+    default=None,
+    help="Detector: hog (default), mmod, mtcnn, or a cascade like hog+mtcnn.",
+)
+model_option = click.option(
+    "--model", "embedder", default=None, help="Embedding model: dlib-resnet (default) or facenet."
+)
 
 
-def run_per_input(paths: list[str], quiet: bool, label: str,
-                  work: Callable[[str], dict[str, Any]], as_json: bool,
-                  show: Callable[[str, dict[str, Any]], None]) -> None:
+def run_per_input(
+    paths: list[str],
+    quiet: bool,
+    label: str,
+    work: Callable[[str], dict[str, Any]],
+    as_json: bool,
+    show: Callable[[str, dict[str, Any]], None],
+) -> None:
     """Run ``work`` on every input; an input that fails is reported and the rest go on."""
     first_code = 0
     for path in progress(paths, quiet=quiet, label=label):

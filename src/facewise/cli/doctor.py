@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
 
 import click
+import numpy as np
 
 from facewise.cli.common import emit_json, handle_errors, json_option, print_table
 from facewise.cli.models_cmd import model_rows
+from facewise.engine import Engine
+from facewise.types import Image
 
 
 def _step(rows: list[dict[str, Any]], name: str, action: Callable[[], str]) -> None:
@@ -18,63 +22,62 @@ def _step(rows: list[dict[str, Any]], name: str, action: Callable[[], str]) -> N
         detail, ok = action(), True
     except Exception as exc:  # doctor reports every failure and goes on
         detail, ok = f"{type(exc).__name__}: {exc}", False
-    rows.append({"check": name, "ok": ok, "detail": detail,
-                 "ms": round((time.perf_counter() - start) * 1000, 1)})
+    rows.append(
+        {
+            "check": name,
+            "ok": ok,
+            "detail": detail,
+            "ms": round((time.perf_counter() - start) * 1000, 1),
+        }
+    )
 
 
 def run_checks() -> list[dict[str, Any]]:
     import skimage.data
 
-    from facewise import compare
-    from facewise.engine import Engine
     from facewise.io import load_image
 
     rows: list[dict[str, Any]] = []
     for model in model_rows():
-        _step(rows, f"weights {model['name']}",
-              lambda m=model: f"{m['checksum']} ({(m['bytes'] or 0) / 1e6:.1f} MB)"
-              if m["checksum"] == "ok" else _raise(m["checksum"]))
+        _step(rows, f"weights {model['name']}", functools.partial(_weights, model))
     photo = load_image(skimage.data.astronaut())  # public-domain NASA photo shipped by scikit-image
-    faces: dict[str, Any] = {}
     for detector in ("hog", "mtcnn", "mmod"):
-        engine = Engine(detector=detector)
-        _step(rows, f"detect {detector}", lambda e=engine: _count(e.detector.detect(photo)))
-    for model in ("dlib-resnet", "facenet"):
-        engine = Engine(embedder=model)
-
-        def represent(e: Engine = engine, m: str = model) -> str:
-            found = e.represent(photo, largest=True)
-            if not found:
-                raise RuntimeError("no face found on the astronaut photo")
-            faces[m] = found[0]
-            vec = found[0].embedding.vector  # type: ignore[union-attr]
-            return f"{vec.shape[0]}-D, norm {float((vec ** 2).sum()) ** 0.5:.3f}"
-
-        _step(rows, f"represent {model}", represent)
-        _step(rows, f"threshold {model}",
-              lambda e=engine: f"fmr {compare.threshold(e.space, 'fmr'):.4f}, "
-              f"accuracy {compare.threshold(e.space, 'accuracy'):.4f}")
-        if model in faces:
-            _step(rows, f"self-verify {model}",
-                  lambda e=engine, m=model: _self_verify(e, faces[m]))
+        _step(rows, f"detect {detector}", functools.partial(_detect, detector, photo))
+    for embedder in ("dlib-resnet", "facenet"):
+        _step(
+            rows, f"represent + verify {embedder}", functools.partial(_represent, embedder, photo)
+        )
     return rows
 
 
-def _raise(message: str) -> str:
-    raise RuntimeError(message)
+def _weights(model: dict[str, Any]) -> str:
+    if model["checksum"] != "ok":
+        raise RuntimeError(model["checksum"])
+    return f"sha256 ok ({(model['bytes'] or 0) / 1e6:.1f} MB)"
 
 
-def _count(found: list[Any]) -> str:
+def _detect(detector: str, photo: Image) -> str:
+    found = Engine(detector=detector).detector.detect(photo)
     if not found:
         raise RuntimeError("no face found on the astronaut photo")
     return f"{len(found)} face(s), box {found[0].bbox.as_list()}"
 
 
-def _self_verify(engine: Any, face: Any) -> str:
-    result = engine.verify_faces(face, face)
+def _represent(embedder: str, photo: Image) -> str:
+    engine = Engine(embedder=embedder)
+    found = engine.represent(photo, largest=True)
+    if not found or found[0].embedding is None:
+        raise RuntimeError("no face found on the astronaut photo")
+    mirrored = engine.represent(np.ascontiguousarray(photo[:, ::-1]), largest=True)
+    if not mirrored:
+        raise RuntimeError("no face found on the mirrored astronaut photo")
+    result = engine.verify_faces(found[0], mirrored[0])
     if not result.verified:
-        raise RuntimeError(f"a face did not match itself (score {result.score:.4f})")
-    return f"score {result.score:.4f} >= {result.threshold:.4f}"
+        raise RuntimeError(f"the face did not match its mirror image (score {result.score:.4f})")
+    return (
+        f"{engine.space.dim}-D; face vs its mirror image: score {result.score:.4f} "
+        f">= threshold {result.threshold:.4f}"
+    )
 
 
 @click.command()
@@ -86,8 +89,10 @@ def doctor(as_json: bool) -> None:
     if as_json:
         emit_json({"ok": all(r["ok"] for r in rows), "checks": rows})
     else:
-        print_table("facewise doctor (photo: scikit-image astronaut, public domain)",
-                    ["check", "status", "detail", "ms"],
-                    [[r["check"], "ok" if r["ok"] else "FAIL", r["detail"], r["ms"]] for r in rows])
+        print_table(
+            "facewise doctor (photo: scikit-image astronaut, public domain)",
+            ["check", "status", "detail", "ms"],
+            [[r["check"], "ok" if r["ok"] else "FAIL", r["detail"], r["ms"]] for r in rows],
+        )
     if not all(r["ok"] for r in rows):
         raise SystemExit(1)

@@ -25,13 +25,18 @@ images_argument = click.argument("images", nargs=-1, required=True)
 @click.command()
 @images_argument
 @detector_option
-@click.option("--draw", "draw_to", default=None,
-              help="Write the image with boxes drawn: a file for one input, a folder for several.")
+@click.option(
+    "--draw",
+    "draw_to",
+    default=None,
+    help="Write the image with boxes drawn: a file for one input, a folder for several.",
+)
 @json_option
 @quiet_option
 @handle_errors
-def detect(images: tuple[str, ...], detector: str | None, draw_to: str | None, as_json: bool,
-           quiet: bool) -> None:
+def detect(
+    images: tuple[str, ...], detector: str | None, draw_to: str | None, as_json: bool, quiet: bool
+) -> None:
     """Find faces: box, score and 5 landmarks for every face in every image."""
     engine = engine_from(detector=detector)
     engine.detector  # an unknown name fails here, once, rather than once per image  # noqa: B018
@@ -65,8 +70,15 @@ def detect(images: tuple[str, ...], detector: str | None, draw_to: str | None, a
 @json_option
 @quiet_option
 @handle_errors
-def embed(images: tuple[str, ...], embedder: str | None, detector: str | None, largest: bool,
-          flip: bool | None, as_json: bool, quiet: bool) -> None:
+def embed(
+    images: tuple[str, ...],
+    embedder: str | None,
+    detector: str | None,
+    largest: bool,
+    flip: bool | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Embedding vectors for the faces in each image (one JSON object per line with --json)."""
     engine = engine_from(embedder=embedder, detector=detector, flip=flip)
     space = engine.space.as_dict()
@@ -86,14 +98,26 @@ def embed(images: tuple[str, ...], embedder: str | None, detector: str | None, l
 @click.argument("image_b")
 @model_option
 @detector_option
-@click.option("--threshold-at", "operating_point", type=click.Choice(["fmr", "accuracy"]),
-              default="fmr", show_default=True,
-              help="fmr: false-match rate 1e-3 on LFW; accuracy: best LFW accuracy.")
+@click.option(
+    "--threshold-at",
+    "operating_point",
+    type=click.Choice(["fmr", "accuracy"]),
+    default="fmr",
+    show_default=True,
+    help="fmr: false-match rate 1e-3 on LFW; accuracy: best LFW accuracy.",
+)
 @click.option("--flip/--no-flip", default=None, help="Test-time flip fusion.")
 @json_option
 @handle_errors
-def verify(image_a: str, image_b: str, embedder: str | None, detector: str | None,
-           operating_point: str, flip: bool | None, as_json: bool) -> None:
+def verify(
+    image_a: str,
+    image_b: str,
+    embedder: str | None,
+    detector: str | None,
+    operating_point: str,
+    flip: bool | None,
+    as_json: bool,
+) -> None:
     """Are the largest faces of IMAGE_A and IMAGE_B the same person? Exit 0 when compared."""
     engine = engine_from(embedder=embedder, detector=detector, flip=flip)
     result = verification_dict(engine.verify(image_a, image_b, operating_point=operating_point))
@@ -101,8 +125,10 @@ def verify(image_a: str, image_b: str, embedder: str | None, detector: str | Non
         emit_json(result)
         return
     verdict = "same person" if result["verified"] else "different people"
-    click.echo(f"{verdict}: score {result['score']:.4f} "
-               f"(threshold {result['threshold']:.4f} at {operating_point}, {result['model']})")
+    click.echo(
+        f"{verdict}: score {result['score']:.4f} "
+        f"(threshold {result['threshold']:.4f} at {operating_point}, {result['model']})"
+    )
 
 
 COMMANDS = (detect, embed, verify)

@@ -20,8 +20,10 @@ from facewise.cli import doctor, images, models_cmd
 @click.option("--verbose", "-v", is_flag=True, help="Log what happens (stderr).")
 def main(verbose: bool) -> None:
     """facewise: offline face detection, embedding and verification."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 for _command in (*images.COMMANDS, models_cmd.models_command, doctor.doctor):

@@ -20,17 +20,19 @@ def model_rows() -> list[dict[str, Any]]:
             models.path(item.name)
         except FacewiseError as exc:
             status = exc.message
-        rows.append({
-            "name": item.name,
-            "role": item.role,
-            "package": item.package,
-            "file": str(location) if location else None,
-            "bytes": location.stat().st_size if location and location.is_file() else None,
-            "sha256": item.sha256,
-            "checksum": status,
-            "licence": item.licence,
-            "training_data": item.training_data,
-        })
+        rows.append(
+            {
+                "name": item.name,
+                "role": item.role,
+                "package": item.package,
+                "file": str(location) if location else None,
+                "bytes": location.stat().st_size if location and location.is_file() else None,
+                "sha256": item.sha256,
+                "checksum": status,
+                "licence": item.licence,
+                "training_data": item.training_data,
+            }
+        )
     return rows
 
 
@@ -54,9 +56,18 @@ def models_command(as_json: bool) -> None:
         print_table(
             "bundled models (dlib HOG detection is compiled into dlib: Boost licence)",
             ["name", "role", "MB", "sha256", "checksum", "licence", "training data"],
-            [[r["name"], r["role"], f"{(r['bytes'] or 0) / 1e6:.1f}", r["sha256"][:12] + "…",
-              r["checksum"], r["licence"], r["training_data"]] for r in rows],
+            [
+                [
+                    r["name"],
+                    r["role"],
+                    f"{(r['bytes'] or 0) / 1e6:.1f}",
+                    r["sha256"][:12] + "…",
+                    r["checksum"],
+                    r["licence"],
+                    r["training_data"],
+                ]
+                for r in rows
+            ],
         )
     if any(r["checksum"] != "ok" for r in rows):
         raise SystemExit(6)
-

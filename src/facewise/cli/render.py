@@ -11,8 +11,11 @@ from facewise.types import Detection, Face, Image, Verification
 
 
 def detection_dict(det: Detection) -> dict[str, Any]:
-    marks = [] if det.landmarks is None else [[round(float(x), 1), round(float(y), 1)]
-                                              for x, y in det.landmarks]
+    marks = (
+        []
+        if det.landmarks is None
+        else [[round(float(x), 1), round(float(y), 1)] for x, y in det.landmarks]
+    )
     return {
         "bbox": det.bbox.as_list(),
         "score": round(det.score, 4),
@@ -48,10 +51,18 @@ def draw(image: Image, detections: list[Detection]) -> Image:
     thick = max(1, round(max(image.shape[:2]) / 400))
     for det in detections:
         b = det.bbox
-        cv2.rectangle(canvas, (round(b.x1), round(b.y1)), (round(b.x2), round(b.y2)),
-                      (0, 255, 0), thick)
-        cv2.putText(canvas, f"{det.score:.2f}", (round(b.x1), max(10, round(b.y1) - 4)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, (0, 255, 0), thick)
+        cv2.rectangle(
+            canvas, (round(b.x1), round(b.y1)), (round(b.x2), round(b.y2)), (0, 255, 0), thick
+        )
+        cv2.putText(
+            canvas,
+            f"{det.score:.2f}",
+            (round(b.x1), max(10, round(b.y1) - 4)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4 * thick,
+            (0, 255, 0),
+            thick,
+        )
         if det.landmarks is not None:
             for x, y in det.landmarks:
                 cv2.circle(canvas, (round(float(x)), round(float(y))), thick + 1, (255, 0, 0), -1)

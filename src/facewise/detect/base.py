@@ -35,8 +35,10 @@ def scale_detection(det: Detection, scale: float, shape: tuple[int, ...]) -> Det
     h, w = shape[:2]
     b = det.bbox
     box = BBox(
-        max(0.0, b.x1 * scale), max(0.0, b.y1 * scale),
-        min(float(w), b.x2 * scale), min(float(h), b.y2 * scale),
+        max(0.0, b.x1 * scale),
+        max(0.0, b.y1 * scale),
+        min(float(w), b.x2 * scale),
+        min(float(h), b.y2 * scale),
     )
     marks = None if det.landmarks is None else (det.landmarks * scale).astype(np.float32)
     return Detection(box, det.score, marks, det.detector, det.landmark_scheme)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import numpy as np
-
 from facewise.detect.base import downscale, scale_detection, suppress
 from facewise.landmarks import DlibLandmarks
 from facewise.types import BBox, Detection, Image
@@ -48,8 +46,12 @@ class HogDetector:
         rects, scores, _ = self._load().run(image, upsample, self.threshold)
         found = []
         for rect, score in zip(rects, scores, strict=True):
-            box = BBox(float(rect.left()), float(rect.top()), float(rect.right() + 1),
-                       float(rect.bottom() + 1))
+            box = BBox(
+                float(rect.left()),
+                float(rect.top()),
+                float(rect.right() + 1),
+                float(rect.bottom() + 1),
+            )
             found.append(Detection(box, float(score), None, self.name))
         return found
 

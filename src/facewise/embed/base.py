@@ -23,7 +23,7 @@ class Embedder(Protocol):
     def space(self) -> EmbeddingSpace: ...
 
     def vectors(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        """Raw descriptors for aligned crops (N, S, S, 3) uint8 RGB: float32 (N, D), not normalised."""
+        """Raw descriptors of aligned crops (N, S, S, 3) uint8 RGB: float32 (N, D), unnormalised."""
         ...
 
 

@@ -20,7 +20,7 @@ from facewise.types import EmbeddingSpace
 
 class DlibResnetEmbedder:
     name = "dlib-resnet"
-    detector = "hog"
+    detector = "hog+mtcnn"
 
     def __init__(self, *, runtime: Literal["onnx", "dlib"] = "onnx", threads: int = 0) -> None:
         self.runtime = runtime

