@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from facewise import models
+from facewise.lazy import Lazy
 from facewise.types import BBox, Detection, Image
 
 
@@ -26,20 +26,16 @@ class DlibLandmarks:
         if points not in (5, 68):
             raise ValueError("points must be 5 or 68")
         self.points = points
-        self._predictor: Any = None
-        self._lock = threading.Lock()
+        self._predictor = Lazy(self._load)
 
     def _load(self) -> Any:
-        with self._lock:
-            if self._predictor is None:
-                import dlib
+        import dlib
 
-                self._predictor = dlib.shape_predictor(str(models.path(f"dlib-{self.points}pt")))
-            return self._predictor
+        return dlib.shape_predictor(str(models.path(f"dlib-{self.points}pt")))
 
     def fit(self, image: Image, box: BBox) -> npt.NDArray[np.float32]:
         """Landmarks of the face in ``box``: float32 (points, 2), pixel coordinates (x, y)."""
-        shape = self._load()(image, to_rect(box))
+        shape = self._predictor.get()(image, to_rect(box))
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
     def attach(self, image: Image, dets: list[Detection]) -> list[Detection]:

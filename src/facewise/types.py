@@ -20,8 +20,7 @@ Vector = npt.NDArray[np.float32]
 
 @dataclass(frozen=True, slots=True)
 class BBox:
-    """An axis-aligned box in pixels: (x1, y1) top-left inclusive, (x2, y2) bottom-right exclusive.
-    """
+    """A box in pixels: (x1, y1) top-left inclusive, (x2, y2) bottom-right exclusive."""
 
     x1: float
     y1: float

@@ -24,7 +24,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 def test_defaults_when_nothing_is_set(clean_env: Path) -> None:
     s = load_settings()
-    assert s.detector == "auto" and s.embedder == "dlib-resnet" and s.flip is False
+    assert s.detector == "auto" and s.embedder == "dlib-resnet" and s.flip is True
     assert s.home == clean_env
 
 

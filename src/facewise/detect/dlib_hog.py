@@ -1,16 +1,22 @@
-"""dlib's HOG + linear SVM frontal face detector (the default), with an upsampling policy."""
+"""dlib's HOG + linear SVM frontal face detector, with an upsampling policy by face size."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from facewise.detect.base import downscale, scale_detection, suppress
 from facewise.landmarks import DlibLandmarks
+from facewise.lazy import Lazy
 from facewise.types import BBox, Detection, Image
 
 HOG_WINDOW = 80
 """The smallest face (pixels) dlib's HOG detector finds without upsampling."""
+
+
+def _load() -> Any:
+    import dlib
+
+    return dlib.get_frontal_face_detector()
 
 
 class HogDetector:
@@ -30,20 +36,11 @@ class HogDetector:
         self.max_side = max_side
         self.min_face = min_face
         self.threshold = threshold
-        self._detector: Any = None
+        self._detector = Lazy(_load)
         self._landmarks = DlibLandmarks()
-        self._lock = threading.Lock()
-
-    def _load(self) -> Any:
-        with self._lock:
-            if self._detector is None:
-                import dlib
-
-                self._detector = dlib.get_frontal_face_detector()
-            return self._detector
 
     def _pass(self, image: Image, upsample: int) -> list[Detection]:
-        rects, scores, _ = self._load().run(image, upsample, self.threshold)
+        rects, scores, _ = self._detector.get().run(image, upsample, self.threshold)
         found = []
         for rect, score in zip(rects, scores, strict=True):
             box = BBox(

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from facewise import models
 from facewise.detect.base import downscale, scale_detection, suppress
 from facewise.landmarks import DlibLandmarks
+from facewise.lazy import Lazy
 from facewise.types import BBox, Detection, Image
+
+
+def _load() -> Any:
+    import dlib
+
+    return dlib.cnn_face_detection_model_v1(str(models.path("dlib-mmod")))
 
 
 class MmodDetector:
@@ -17,22 +23,13 @@ class MmodDetector:
     def __init__(self, *, max_side: int = 1024, upsample: int = 0) -> None:
         self.max_side = max_side
         self.upsample = upsample
-        self._detector: Any = None
+        self._detector = Lazy(_load)
         self._landmarks = DlibLandmarks()
-        self._lock = threading.Lock()
-
-    def _load(self) -> Any:
-        with self._lock:
-            if self._detector is None:
-                import dlib
-
-                self._detector = dlib.cnn_face_detection_model_v1(str(models.path("dlib-mmod")))
-            return self._detector
 
     def detect(self, image: Image) -> list[Detection]:
         small, scale = downscale(image, self.max_side)
         found = []
-        for hit in self._load()(small, self.upsample):
+        for hit in self._detector.get()(small, self.upsample):
             r = hit.rect
             box = BBox(float(r.left()), float(r.top()), float(r.right() + 1), float(r.bottom() + 1))
             found.append(Detection(box, float(hit.confidence), None, self.name))

