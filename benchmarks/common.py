@@ -96,13 +96,15 @@ def _run(path: str) -> np.ndarray | None:
     return _worker(path)
 
 
-def embed_all(name: str, paths: list[str], workers: int, *, fresh: bool = False) -> np.ndarray:
+def embed_all(
+    name: str, paths: list[str], workers: int, *, fresh: bool = False, tag: str = ""
+) -> np.ndarray:
     """Descriptors (N, D) for ``paths`` with system ``name`` (NaN rows where no face was found),
     cached under benchmarks/.cache."""
     from concurrent.futures import ProcessPoolExecutor
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    cache = CACHE / (name.replace(" ", "_").replace("+", "plus") + ".npz")
+    cache = CACHE / (name.replace(" ", "_").replace("+", "plus") + tag + ".npz")
     if cache.is_file() and not fresh:
         data = np.load(cache, allow_pickle=False)
         if list(data["paths"]) == paths:

@@ -35,6 +35,10 @@ class Settings:
     """Test-time flip fusion: embed each face and its mirror image and average the two."""
     threads: int = 0
     """Threads for onnxruntime inference; 0 = all cores."""
+    template: str = "mean"
+    """How a probe is scored against a person's samples: "best" (best-of) or "mean"."""
+    fpir: float = 0.01
+    """Target false-positive identification rate for open-set decisions (0.01 or 0.001)."""
     min_face: int = 40
     """Smallest face width in pixels the detection pyramid looks for."""
 
@@ -50,6 +54,8 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
             if text not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                 raise ValueError("expected true or false")
             return text in ("1", "true", "yes", "on")
+        if kind in (float, "float"):
+            return float(raw)
         if kind in (int, "int"):
             return int(raw)
         return str(raw)

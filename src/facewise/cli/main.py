@@ -2,8 +2,9 @@
 
 Exit codes: 0 success (for verify: the comparison ran, match or not); 1 internal error; 2 invalid
 input or usage; 3 undecodable image; 4 image too large; 5 no face where one is needed; 6 model
-missing or corrupt; 7 embedding-space mismatch. Commands over several images process every input
-and exit with the code of the first input that failed (0 when none did).
+missing or corrupt; 7 embedding-space mismatch; 8 audit log tampered. Commands over several
+images process every input and exit with the code of the first input that failed (0 when none
+did).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 
 import click
 
-from facewise.cli import doctor, images, models_cmd
+from facewise.cli import doctor, gallery_cmd, images, models_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,5 +27,6 @@ def main(verbose: bool) -> None:
     )
 
 
-for _command in (*images.COMMANDS, models_cmd.models_command, doctor.doctor):
+for _command in (*images.COMMANDS, *gallery_cmd.COMMANDS, models_cmd.models_command,
+                 doctor.doctor):
     main.add_command(_command)

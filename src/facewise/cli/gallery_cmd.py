@@ -1,0 +1,356 @@
+"""Gallery commands: enroll, enroll-dir, identify, people, gallery, forget, audit."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from facewise.cli.common import emit_json, handle_errors, json_option, print_table, quiet_option
+
+
+def open_gallery(**options: Any) -> Any:
+    from facewise.engine import Engine
+    from facewise.gallery import Gallery
+    from facewise.settings import load_settings
+
+    settings = load_settings(**{k: v for k, v in options.items() if v is not None})
+    if settings.template not in ("best", "mean"):
+        from facewise.errors import ConfigError
+
+        raise ConfigError(f"template must be 'best' or 'mean', got {settings.template!r}")
+    return Gallery(settings.home, Engine(settings), template=settings.template, fpir=settings.fpir)
+
+
+def actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name in some containers
+        return "cli"
+
+
+@click.command("enroll")
+@click.option("--person", required=True, help="The person's name.")
+@click.argument("images", nargs=-1, required=True)
+@click.option(
+    "--consent",
+    default="unspecified",
+    help="Consent basis recorded with every sample (e.g. 'signed form 2026-11-30').",
+)
+@click.option("--source", default=None, help="Provenance note (default: the file path).")
+@click.option("--expires", default=None, help="Date after which the samples are purged.")
+@click.option("--largest", is_flag=True, help="Use the largest face of multi-face photos.")
+@json_option
+@handle_errors
+def enroll(
+    person: str,
+    images: tuple[str, ...],
+    consent: str,
+    source: str | None,
+    expires: str | None,
+    largest: bool,
+    as_json: bool,
+) -> None:
+    """Enrol PERSON from one face in each image (already-enrolled images are skipped)."""
+    with open_gallery() as gallery:
+        result = gallery.enrol(
+            person,
+            list(images),
+            consent=consent,
+            source=source,
+            expires_at=expires,
+            enrolled_by=actor(),
+            largest=largest,
+        )
+    out = {"person": result.person, "enrolled": result.enrolled, "skipped": result.skipped}
+    if as_json:
+        emit_json(out)
+    else:
+        click.echo(f"{person}: {result.enrolled} sample(s) enrolled, {len(result.skipped)} skipped")
+        for item in result.skipped:
+            click.echo(f"  skipped {item['image']}: {item['reason']}")
+
+
+@click.command("enroll-dir")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--consent", default="unspecified", help="Consent basis for every sample.")
+@click.option("--expires", default=None, help="Date after which the samples are purged.")
+@click.option(
+    "--engine",
+    "executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: a process pool; ray: Ray Data.",
+)
+@click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
+@json_option
+@quiet_option
+@handle_errors
+def enroll_dir(
+    folder: Path,
+    consent: str,
+    expires: str | None,
+    executor: str,
+    workers: int | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Enrol every person in FOLDER (one sub-folder per person). Resumable: images already
+    enrolled (same bytes) are skipped."""
+    from facewise.gallery.batch import enrol_folder
+
+    with open_gallery() as gallery:
+        summary = enrol_folder(
+            gallery,
+            folder,
+            consent=consent,
+            expires_at=expires,
+            executor=executor,
+            workers=workers,
+            progress=not quiet,
+            enrolled_by=actor(),
+        )
+    if as_json:
+        emit_json(summary)
+    else:
+        click.echo(
+            f"{summary['people']} people, {summary['enrolled']} samples enrolled, "
+            f"{summary['skipped']} skipped, {summary['failed']} failed "
+            f"({summary['faces_per_second']:.1f} faces/s)"
+        )
+
+
+@click.command("identify")
+@click.argument("image")
+@click.option("--top", type=click.IntRange(1, 100), default=5, show_default=True)
+@json_option
+@handle_errors
+def identify(image: str, top: int, as_json: bool) -> None:
+    """Who is in IMAGE? Every face: the top people and a decision (a person, or unknown)."""
+    with open_gallery() as gallery:
+        results = gallery.identify(image, top=top)
+        gallery.store.audit(
+            actor(),
+            "identify",
+            "*",
+            {
+                "image": image,
+                "faces": len(results),
+                "accepted": sorted({r.person for r in results if r.person}),
+            },
+        )
+    faces = []
+    for r in results:
+        best = r.candidates[0].score if r.candidates else None
+        faces.append(
+            {
+                "bbox": r.face.bbox.as_list(),
+                "decision": {
+                    "person": r.person,
+                    "accepted": r.accepted,
+                    "score": best,
+                    "threshold": round(r.threshold, 6),
+                },
+                "candidates": [{"person": c.person, "score": c.score} for c in r.candidates],
+            }
+        )
+    if as_json:
+        emit_json({"path": image, "faces": faces})
+        return
+    if not faces:
+        click.echo(f"{image}: no face found")
+    for face in faces:
+        d = face["decision"]
+        who = d["person"] if d["accepted"] else "unknown"
+        click.echo(f"{face['bbox']}: {who} (score {d['score']}, threshold {d['threshold']})")
+
+
+@click.group("people")
+def people() -> None:
+    """List, show, rename, merge or remove enrolled people."""
+
+
+@people.command("list")
+@json_option
+@handle_errors
+def people_list(as_json: bool) -> None:
+    with open_gallery() as gallery:
+        rows = gallery.people()
+    if as_json:
+        emit_json(
+            {
+                "people": [
+                    {"name": p.name, "samples": p.samples, "created_at": p.created_at} for p in rows
+                ]
+            }
+        )
+    else:
+        print_table(
+            "people",
+            ["name", "samples", "enrolled since"],
+            [[p.name, p.samples, p.created_at] for p in rows],
+        )
+
+
+@people.command("show")
+@click.argument("name")
+@json_option
+@handle_errors
+def people_show(name: str, as_json: bool) -> None:
+    with open_gallery() as gallery:
+        person = gallery.store.require(name)
+        samples = [s.as_dict() for s in gallery.store.samples_of(name)]
+    if as_json:
+        emit_json({"name": person.name, "created_at": person.created_at, "samples": samples})
+    else:
+        print_table(
+            f"{person.name}: {len(samples)} sample(s)",
+            ["id", "source", "consent", "enrolled", "by", "expires", "quality"],
+            [
+                [
+                    s["id"],
+                    s["source"],
+                    s["consent"],
+                    s["enrolled_at"],
+                    s["enrolled_by"],
+                    s["expires_at"] or "",
+                    s["quality"],
+                ]
+                for s in samples
+            ],
+        )
+
+
+@people.command("rename")
+@click.argument("old")
+@click.argument("new")
+@json_option
+@handle_errors
+def people_rename(old: str, new: str, as_json: bool) -> None:
+    with open_gallery() as gallery:
+        person = gallery.rename(old, new, actor=actor())
+    _done(as_json, {"renamed": old, "to": person.name}, f"{old} is now {person.name}")
+
+
+@people.command("merge")
+@click.argument("source")
+@click.argument("target")
+@json_option
+@handle_errors
+def people_merge(source: str, target: str, as_json: bool) -> None:
+    """Move every sample of SOURCE to TARGET and remove SOURCE."""
+    with open_gallery() as gallery:
+        person = gallery.merge(source, target, actor=actor())
+    _done(
+        as_json,
+        {"merged": source, "into": person.name, "samples": person.samples},
+        f"{source} merged into {person.name} ({person.samples} samples)",
+    )
+
+
+@people.command("remove")
+@click.argument("name")
+@json_option
+@handle_errors
+def people_remove(name: str, as_json: bool) -> None:
+    """Remove a person and their samples (use `facewise forget` for a verified erasure)."""
+    with open_gallery() as gallery:
+        removed = gallery.remove(name, actor=actor())
+    _done(as_json, {"removed": name, "samples": removed}, f"{name}: {removed} sample(s) removed")
+
+
+@click.group("gallery")
+def gallery_group() -> None:
+    """Gallery maintenance: stats, rebuild-index, purge-expired."""
+
+
+@gallery_group.command("stats")
+@json_option
+@handle_errors
+def gallery_stats(as_json: bool) -> None:
+    with open_gallery() as gallery:
+        stats = gallery.stats()
+    if as_json:
+        emit_json(stats)
+    else:
+        for key, value in stats.items():
+            click.echo(f"{key}: {value}")
+
+
+@gallery_group.command("rebuild-index")
+@json_option
+@handle_errors
+def gallery_rebuild(as_json: bool) -> None:
+    with open_gallery() as gallery:
+        count = gallery.rebuild_index()
+    _done(as_json, {"indexed": count}, f"index rebuilt: {count} vectors")
+
+
+@gallery_group.command("purge-expired")
+@json_option
+@handle_errors
+def gallery_purge(as_json: bool) -> None:
+    with open_gallery() as gallery:
+        count = gallery.purge_expired(actor=actor())
+    _done(as_json, {"purged": count}, f"{count} expired sample(s) purged")
+
+
+@click.command("forget")
+@click.argument("person")
+@json_option
+@handle_errors
+def forget(person: str, as_json: bool) -> None:
+    """Erase PERSON everywhere and print the erasure receipt."""
+    with open_gallery() as gallery:
+        receipt = gallery.forget(person, actor=actor())
+    if as_json:
+        emit_json(receipt)
+    else:
+        probe = receipt["reprobe"]
+        click.echo(
+            f"{person}: {receipt['removed_samples']} sample(s) erased; re-probe with the "
+            f"erased vectors: {probe['matched_forgotten_person']} match(es) under "
+            f"{person!r}; receipt {receipt['receipt_sha256']}"
+        )
+
+
+@click.command("audit")
+@click.option("--verify", is_flag=True, help="Check the hash chain for tampering.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@json_option
+@handle_errors
+def audit(verify: bool, limit: int, as_json: bool) -> None:
+    """The audit log (enrol, identify, forget, remove, ...); --verify checks its hash chain."""
+    from facewise.gallery.audit import verify_chain
+
+    with open_gallery() as gallery:
+        events = gallery.store.events()
+    if verify:
+        ok, bad, why = verify_chain(events)
+        if as_json:
+            emit_json({"ok": ok, "events": len(events), "first_bad_seq": bad, "message": why})
+        else:
+            click.echo(("ok: " if ok else "TAMPERED: ") + why)
+        raise SystemExit(0 if ok else 8)
+    shown = events[-limit:]
+    if as_json:
+        emit_json({"events": [e.as_dict() for e in shown]})
+    else:
+        print_table(
+            "audit log",
+            ["seq", "at", "actor", "action", "subject"],
+            [[e.seq, e.at, e.actor, e.action, e.subject] for e in shown],
+        )
+
+
+def _done(as_json: bool, obj: dict[str, Any], text: str) -> None:
+    if as_json:
+        emit_json(obj)
+    else:
+        click.echo(text)
+
+
+COMMANDS = (enroll, enroll_dir, identify, people, gallery_group, forget, audit)

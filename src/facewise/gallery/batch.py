@@ -1,0 +1,218 @@
+"""Enrolling a folder of people (one sub-folder per person), resumably, in parallel.
+
+The per-image work (decode, detect, align, embed) is one function, :func:`embed_file`, run either
+on a local process pool (default) or on Ray Data (``executor="ray"``). Only the parent process
+writes to the gallery, in one transaction per person-batch, so a killed run loses at most the
+batch in flight and a rerun skips every image already enrolled (same bytes, same person).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facewise import io
+from facewise.errors import FacewiseError
+from facewise.gallery.gallery import Gallery
+from facewise.gallery.records import NewSample
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".tif", ".tiff", ".pgm", ".ppm", ".bmp", ".webp"}
+BATCH = 32
+
+_engine: Any = None
+
+
+def _worker_engine(settings: dict[str, Any]) -> Any:
+    global _engine
+    if _engine is None:
+        from facewise.engine import Engine
+        from facewise.settings import load_settings
+
+        _engine = Engine(load_settings(**settings))
+    return _engine
+
+
+def embed_file(settings: dict[str, Any], person: str, path: str) -> dict[str, Any]:
+    """Decode, detect, align and embed the one face of an enrolment photo (runs in a worker)."""
+    engine = _worker_engine(settings)
+    try:
+        data = Path(path).read_bytes()
+        digest = io.image_sha256(data)
+        image = engine.load_image(data)
+        faces = engine.embed_detections(image, engine.detector.detect(image))
+        if len(faces) != 1:
+            reason = "no face found" if not faces else f"{len(faces)} faces in the photo"
+            return {"person": person, "path": path, "error": reason}
+        face = faces[0]
+        from facewise.gallery.gallery import face_quality
+
+        return {
+            "person": person,
+            "path": path,
+            "sha256": digest,
+            "vector": face.embedding.vector.tobytes(),
+            "bbox": face.bbox.as_list(),
+            "quality": face_quality(face, image.shape),
+        }
+    except FacewiseError as exc:
+        return {"person": person, "path": path, "error": exc.message}
+    except OSError as exc:
+        return {"person": person, "path": path, "error": f"cannot read: {exc.strerror}"}
+
+
+def scan(folder: Path) -> list[tuple[str, Path]]:
+    """(person, image path) for every image in each person's sub-folder, sorted."""
+    items = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for img in sorted(sub.rglob("*")):
+            if img.is_file() and img.suffix.lower() in IMAGE_SUFFIXES:
+                items.append((sub.name, img))
+    return items
+
+
+def _local(
+    settings: dict[str, Any], todo: list[tuple[str, Path]], workers: int
+) -> Iterator[dict[str, Any]]:
+    if workers == 1:
+        for person, path in todo:
+            yield embed_file(settings, person, str(path))
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        yield from pool.map(
+            embed_file,
+            [settings] * len(todo),
+            [p for p, _ in todo],
+            [str(path) for _, path in todo],
+            chunksize=4,
+        )
+
+
+def _ray(
+    settings: dict[str, Any], todo: list[tuple[str, Path]], workers: int
+) -> Iterator[dict[str, Any]]:
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(
+            num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False
+        )
+    try:
+        items = ray.data.from_items(
+            [{"person": p, "path": str(path)} for p, path in todo],
+            override_num_blocks=max(1, min(len(todo), 4 * workers)),
+        )
+        mapped = items.map(
+            lambda row: embed_file(settings, row["person"], row["path"]), concurrency=workers
+        )
+        yield from mapped.iter_rows()
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def enrol_folder(
+    gallery: Gallery,
+    folder: Path,
+    *,
+    consent: str,
+    expires_at: str | None,
+    executor: str = "local",
+    workers: int | None = None,
+    progress: bool = True,
+    enrolled_by: str = "cli",
+) -> dict[str, Any]:
+    workers = workers or os.cpu_count() or 1
+    items = scan(folder)
+    todo, skipped = [], 0
+    for person, path in items:
+        try:
+            digest = io.image_sha256(path.read_bytes())
+        except OSError:
+            digest = ""
+        if digest and gallery.store.has_image(person, digest):
+            skipped += 1
+        else:
+            todo.append((person, path))
+    settings = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in asdict(gallery.engine.settings).items()
+    }
+    settings["threads"] = 1  # one thread per worker process: the pool is the parallelism
+    run = _ray if executor == "ray" else _local
+    start = time.perf_counter()
+    enrolled, failures = 0, []
+    pending: dict[str, list[tuple[NewSample, str]]] = {}
+
+    def flush(person: str) -> None:
+        nonlocal enrolled
+        batch = pending.pop(person, [])
+        if batch:
+            result = gallery.add_samples(
+                person,
+                [s for s, _ in batch],
+                [],
+                consent=consent,
+                expires_at=expires_at,
+                enrolled_by=enrolled_by,
+            )
+            enrolled += result.enrolled
+
+    results = run(settings, todo, workers)
+    for row in _with_progress(results, len(todo), progress):
+        if "error" in row:
+            failures.append({"image": row["path"], "reason": row["error"]})
+            continue
+        sample = NewSample(
+            np.frombuffer(row["vector"], dtype=np.float32).copy(),
+            row["sha256"],
+            row["path"],
+            float(row["quality"]),
+            tuple(row["bbox"]),
+        )
+        pending.setdefault(row["person"], []).append((sample, row["path"]))
+        if len(pending[row["person"]]) >= BATCH:
+            flush(row["person"])
+    for person in list(pending):
+        flush(person)
+    seconds = time.perf_counter() - start
+    return {
+        "folder": str(folder),
+        "people": len({p for p, _ in items}),
+        "images": len(items),
+        "enrolled": enrolled,
+        "skipped": skipped,
+        "failed": len(failures),
+        "failures": failures[:100],
+        "seconds": round(seconds, 2),
+        "faces_per_second": enrolled / seconds if seconds > 0 else 0.0,
+        "executor": executor,
+        "workers": workers,
+    }
+
+
+def _with_progress(
+    rows: Iterator[dict[str, Any]], total: int, show: bool
+) -> Iterator[dict[str, Any]]:
+    import sys
+
+    if not show or total < 2 or not sys.stderr.isatty():
+        yield from rows
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("enrolling", total=total)
+        for row in rows:
+            bar.advance(task)
+            yield row

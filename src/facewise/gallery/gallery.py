@@ -1,0 +1,427 @@
+"""The Gallery: enrol people, identify faces 1:N open-set, forget people verifiably.
+
+SQLite (:mod:`facewise.gallery.sqlite_store`) is the source of truth; the vector index
+(:mod:`facewise.gallery.index`) is a cache file next to it, rebuilt when missing, stale or corrupt.
+A gallery is bound to one embedding space (the first enrolment fixes it): vectors of another space
+are refused with :class:`EmbeddingSpaceMismatch`, never mixed or skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from facewise import io
+from facewise.engine import Engine, ImageSource
+from facewise.errors import FacewiseError, InvalidInput, NoFaceFound
+from facewise.gallery.index import VectorIndex, build_index, load_index, save_index
+from facewise.gallery.records import NewSample, Person, utc_now
+from facewise.gallery.stores import open_store
+from facewise.gallery.thresholds import identify_threshold
+from facewise.types import Face
+
+log = logging.getLogger(__name__)
+
+Template = Literal["best", "mean"]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    person: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    """One probe face: the best candidates and the open-set decision."""
+
+    face: Face
+    candidates: list[Candidate]
+    threshold: float
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.candidates) and self.candidates[0].score >= self.threshold
+
+    @property
+    def person(self) -> str | None:
+        return self.candidates[0].person if self.accepted else None
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolResult:
+    person: str
+    enrolled: int
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+def face_quality(face: Face, image_shape: tuple[int, ...]) -> float:
+    """Provisional sample quality in [0, 1] from face size (a face 112 px or wider scores 1)."""
+    return float(np.clip(min(face.bbox.width, face.bbox.height) / 112.0, 0.05, 1.0))
+
+
+class Gallery:
+    def __init__(
+        self,
+        home: Path | str,
+        engine: Engine | None = None,
+        *,
+        template: Template = "mean",
+        fpir: float = 0.01,
+    ) -> None:
+        self.location = str(home)
+        self.engine = engine or Engine()
+        self.template = template
+        self.fpir = fpir
+        self.store = open_store(home)
+        # a local directory keeps the index cache beside the database; a Milvus store searches
+        # itself and needs no local index
+        self.home = None if "://" in self.location else Path(home)
+        self._index_path = (self.home or Path(".")) / "index.bin"
+        self._lock = threading.RLock()
+        self._index: VectorIndex | None = None
+        self._generation = -1
+        self._owners: dict[int, int] = {}
+        self._templates: dict[int, npt.NDArray[np.float32]] = {}
+        self._dirty = False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._dirty and self._index is not None and self.home is not None:
+                save_index(
+                    self._index,
+                    self._index_path,
+                    generation=self._generation,
+                    space_key=self._space_key(),
+                )
+                self._dirty = False
+            self.store.close()
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the index cache --------------------------------------------------------------------------
+
+    def _space_key(self) -> str:
+        space = self.store.space()
+        return (
+            "none"
+            if space is None
+            else hashlib.sha256(json.dumps(space.as_dict(), sort_keys=True).encode()).hexdigest()[
+                :16
+            ]
+        )
+
+    def index(self) -> VectorIndex:
+        """The in-memory index, reloaded from the cache file or rebuilt from SQLite if stale."""
+        with self._lock:
+            generation = self.store.generation()
+            if self._index is not None and generation == self._generation:
+                return self._index
+            ids, owners, vectors, quality = self.store.vectors()
+            dim = vectors.shape[1] if vectors.size else self.engine.space.dim
+            key = self._space_key()
+            index: VectorIndex | None
+            if self.home is None:  # the store (Milvus) answers searches itself
+                index = _StoreSearch(self.store, len(ids), dim)
+            else:
+                index = load_index(self._index_path, generation=generation, space_key=key)
+                if index is None or len(index) != len(ids):
+                    index = build_index(ids, vectors, dim=dim)
+                    save_index(index, self._index_path, generation=generation, space_key=key)
+            self._owners = dict(zip(ids.tolist(), owners.tolist(), strict=True))
+            self._templates = _mean_templates(owners, vectors, quality)
+            self._index, self._generation, self._dirty = index, generation, False
+            return index
+
+    def rebuild_index(self) -> int:
+        with self._lock:
+            if self.home is not None:
+                self._index_path.unlink(missing_ok=True)
+            self._index = None
+            return len(self.index())
+
+    # --- enrolment --------------------------------------------------------------------------------
+
+    def enrol(
+        self,
+        person: str,
+        images: Sequence[ImageSource],
+        *,
+        consent: str,
+        source: str | None = None,
+        expires_at: str | None = None,
+        enrolled_by: str = "cli",
+        largest: bool = False,
+    ) -> EnrolResult:
+        """Enrol one face from each image. Images already enrolled for this person (same bytes)
+        are skipped; an image without exactly one face is skipped with the reason (or, with
+        ``largest``, its largest face is used)."""
+        samples, skipped = [], []
+        for item in images:
+            label = os.fspath(item) if isinstance(item, str | os.PathLike) else "<image>"
+            try:
+                data = _read_bytes(item, self.engine)
+                digest = io.image_sha256(data)
+                if self.store.has_image(person, digest):
+                    skipped.append({"image": label, "reason": "already enrolled"})
+                    continue
+                samples.append(self.sample_from(data, digest, source or label, largest=largest))
+            except FacewiseError as exc:
+                skipped.append({"image": label, "reason": exc.message, "code": exc.code})
+        return self.add_samples(
+            person,
+            samples,
+            skipped,
+            consent=consent,
+            expires_at=expires_at,
+            enrolled_by=enrolled_by,
+        )
+
+    def sample_from(
+        self, data: bytes, digest: str, source: str, *, largest: bool = False
+    ) -> NewSample:
+        image = self.engine.load_image(data)
+        faces = self.engine.embed_detections(image, self.engine.detector.detect(image))
+        if not faces:
+            raise NoFaceFound(f"no face found in {source}")
+        if len(faces) > 1 and not largest:
+            raise InvalidInput(
+                f"{source} shows {len(faces)} faces; enrol photos of one person "
+                "(or pass largest=True / --largest)"
+            )
+        face = max(faces, key=lambda f: f.bbox.area)
+        assert face.embedding is not None
+        b = face.bbox
+        quality = face_quality(face, image.shape)
+        return NewSample(face.embedding.vector, digest, source, quality, (b.x1, b.y1, b.x2, b.y2))
+
+    def add_samples(
+        self,
+        person: str,
+        samples: list[NewSample],
+        skipped: list[dict[str, str]],
+        *,
+        consent: str,
+        expires_at: str | None,
+        enrolled_by: str,
+    ) -> EnrolResult:
+        if expires_at is not None:
+            expires_at = _iso(expires_at)
+        with self._lock:
+            self.store.check_space(self.engine.space)
+            before = self.store.generation()
+            ids = self.store.add_samples(
+                person,
+                self.engine.space,
+                samples,
+                consent=consent,
+                enrolled_by=enrolled_by,
+                expires_at=expires_at,
+            )
+            if (
+                ids
+                and self._index is not None
+                and self._generation == before
+                and self.store.generation() == before + 1
+            ):
+                self._add_to_index(
+                    person, np.array(ids, dtype=np.int64), np.stack([s.vector for s in samples])
+                )
+        return EnrolResult(person, len(ids), skipped)
+
+    def _add_to_index(
+        self, person: str, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]
+    ) -> None:
+        """Apply this process's own enrolment to the in-memory index instead of rebuilding; the
+        cache file is rewritten on close (until then it is stale and would be rebuilt)."""
+        assert self._index is not None
+        if self.home is not None:
+            self._index.add(ids, vectors)
+        owner = self.store.require(person).id
+        self._owners.update(dict.fromkeys(ids.tolist(), owner))
+        _, owners, vecs, quality = self.store.vectors(person=person)
+        self._templates.update(_mean_templates(owners, vecs, quality))
+        self._generation = self.store.generation()
+        self._dirty = True
+
+    # --- identification ---------------------------------------------------------------------------
+
+    def identify(self, source: ImageSource, *, top: int = 5) -> list[Identification]:
+        """Every face in the image against the gallery, best candidates first."""
+        faces = self.engine.represent(source)
+        return self.identify_faces(faces, top=top)
+
+    def identify_faces(self, faces: list[Face], *, top: int = 5) -> list[Identification]:
+        if top < 1:
+            raise InvalidInput("top must be at least 1")
+        space = self.engine.space
+        self.store.check_space(space)
+        threshold = identify_threshold(space, self.fpir, self.template)
+        if not faces:
+            return []
+        vectors = np.stack([f.embedding.vector for f in faces if f.embedding is not None])
+        ranked = self.rank(vectors, top=top)
+        return [Identification(f, r, threshold) for f, r in zip(faces, ranked, strict=True)]
+
+    def rank(self, queries: npt.NDArray[np.float32], *, top: int = 5) -> list[list[Candidate]]:
+        """For each query vector (Q, D), the top people by the gallery's template rule."""
+        with self._lock:
+            index = self.index()
+            names = self.store.names()
+            owners, templates = self._owners, self._templates
+        if len(index) == 0:
+            return [[] for _ in range(len(queries))]
+        scores, ids = index.search(
+            np.ascontiguousarray(queries, dtype=np.float32), min(len(index), max(4 * top, 32))
+        )
+        out = []
+        for q, row_scores, row_ids in zip(queries, scores, ids, strict=True):
+            best: dict[int, float] = {}
+            for s, i in zip(row_scores.tolist(), row_ids.tolist(), strict=True):
+                if i >= 0 and i in owners:
+                    pid = owners[i]
+                    best[pid] = max(best.get(pid, -2.0), s)
+            if self.template == "mean":
+                best = {pid: float(q @ templates[pid]) for pid in best}
+            ranked = sorted(best.items(), key=lambda kv: -kv[1])[:top]
+            out.append([Candidate(names[pid], round(s, 6)) for pid, s in ranked if pid in names])
+        return out
+
+    # --- people -----------------------------------------------------------------------------------
+
+    def people(self) -> list[Person]:
+        return self.store.people()
+
+    def rename(self, old: str, new: str, *, actor: str = "cli") -> Person:
+        return self.store.rename(old, new, actor=actor)
+
+    def merge(self, source: str, target: str, *, actor: str = "cli") -> Person:
+        return self.store.merge(source, target, actor=actor)
+
+    def remove(self, person: str, *, actor: str = "cli") -> int:
+        return len(self.store.remove_person(person, actor=actor))
+
+    def purge_expired(self, *, actor: str = "cli") -> int:
+        removed = self.store.purge_expired(actor=actor)
+        if removed:
+            self.store.compact()
+        return len(removed)
+
+    def stats(self) -> dict[str, Any]:
+        index = self.index()
+        space = self.store.space()
+        files = (
+            {p.name: p.stat().st_size for p in sorted(self.home.iterdir()) if p.is_file()}
+            if self.home
+            else {}
+        )
+        return {
+            "home": self.location,
+            "people": len(self.store.people()),
+            "samples": len(index),
+            "space": space.as_dict() if space else None,
+            "index": {"kind": index.kind, "size": len(index)},
+            "template": self.template,
+            "files": files,
+            "audit_events": len(self.store.events()),
+        }
+
+    # --- forgetting -------------------------------------------------------------------------------
+
+    def forget(self, person: str, *, actor: str = "cli") -> dict[str, Any]:
+        """Erase a person: samples, vectors, index entries; vacuum; re-probe; write a receipt."""
+        from facewise.gallery.forget import forget
+
+        return forget(self, person, actor=actor)
+
+
+class _StoreSearch:
+    """A store that answers searches itself (Milvus), seen as an index by the gallery."""
+
+    kind = "store"
+
+    def __init__(self, store: Any, size: int, dim: int) -> None:
+        self.store, self.size, self.dim = store, size, dim
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
+        self.size += len(ids)
+
+    def remove(self, ids: npt.NDArray[np.int64]) -> int:
+        self.size -= len(ids)
+        return len(ids)
+
+    def search(
+        self, queries: npt.NDArray[np.float32], k: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        result: tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]] = self.store.search(
+            queries, k
+        )
+        return result
+
+
+def _mean_templates(
+    owners: npt.NDArray[np.int64],
+    vectors: npt.NDArray[np.float32],
+    quality: npt.NDArray[np.float32],
+) -> dict[int, npt.NDArray[np.float32]]:
+    """Per person: the quality-weighted mean of their sample vectors, L2-normalised."""
+    if not len(owners):
+        return {}
+    order = np.argsort(owners, kind="stable")
+    owners, vectors, quality = owners[order], vectors[order], quality[order]
+    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+    sums = np.add.reduceat(vectors * quality[:, None], starts, axis=0)
+    sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    return {int(owners[s]): sums[i].astype(np.float32) for i, s in enumerate(starts)}
+
+
+def _read_bytes(item: ImageSource, engine: Engine) -> bytes:
+    """The encoded bytes of an image source (to hash it for provenance and resumable enrolment)."""
+    if isinstance(item, bytes | bytearray | memoryview):
+        return bytes(item)
+    if isinstance(item, str | os.PathLike):
+        path = Path(item)
+        try:
+            size = path.stat().st_size
+        except OSError:
+            io.load_image(item, settings=engine.settings)  # raises the precise error
+            raise
+        if size > engine.settings.max_image_bytes:
+            io.load_image(item, settings=engine.settings)
+        return path.read_bytes()
+    if isinstance(item, np.ndarray):
+        return io.load_image(item, settings=engine.settings).tobytes()
+    raise InvalidInput(f"cannot enrol from {type(item).__name__}: give a path or image bytes")
+
+
+def _iso(value: str) -> str:
+    """A date or datetime as the store's ISO UTC form (YYYY-MM-DDTHH:MM:SSZ)."""
+    import datetime as dt
+
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"not a date: {value!r} (use YYYY-MM-DD or an ISO datetime)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+__all__ = ["Candidate", "EnrolResult", "Gallery", "Identification", "utc_now"]

@@ -1,0 +1,176 @@
+"""The gallery on real faces: enrol, identify open-set, templates, forget verifiably, enrol a
+folder resumably on a process pool and on Ray."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import read_csv
+from facewise import EmbeddingSpaceMismatch, Engine
+from facewise.gallery import Gallery
+from facewise.gallery.forget import verify_receipt
+
+pytestmark = [pytest.mark.models, pytest.mark.data]
+
+
+@pytest.fixture(scope="module")
+def lfw_people(lfw: Path) -> dict[str, list[Path]]:
+    """LFW people with at least 4 photos, 6 of them, photos sorted."""
+    by: dict[str, list[Path]] = {}
+    for row in read_csv(lfw / "manifest.csv"):
+        by.setdefault(row["identity"], []).append(lfw / row["path"])
+    many = sorted((p for p, imgs in by.items() if len(imgs) >= 4), key=lambda p: -len(by[p]))
+    return {p: sorted(by[p]) for p in many[:6]}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine()
+
+
+@pytest.fixture
+def gallery(tmp_path: Path, engine: Engine) -> Gallery:
+    g = Gallery(tmp_path / "home", engine)
+    yield g
+    g.close()
+
+
+def enrol_all(gallery: Gallery, people: dict[str, list[Path]], n: int = 2) -> None:
+    for name, photos in people.items():
+        result = gallery.enrol(name, photos[:n], consent="research test", source="lfw")
+        assert result.enrolled == n, result.skipped
+
+
+def test_identify_known_and_unknown_people(gallery: Gallery, lfw_people, lfw: Path) -> None:  # type: ignore[no-untyped-def]
+    enrol_all(gallery, lfw_people)
+    correct = 0
+    for name, photos in lfw_people.items():
+        [result] = gallery.identify(photos[3], top=3)
+        assert result.candidates and len(result.candidates) <= 3
+        correct += result.person == name
+    assert correct >= 5, f"only {correct}/6 enrolled people identified"
+    stranger = lfw / "images/Aaron_Sorkin/Aaron_Sorkin_0001.jpg"
+    [unknown] = gallery.identify(stranger)
+    assert unknown.person is None and not unknown.accepted
+    assert unknown.candidates[0].score < unknown.threshold
+
+
+def test_resubmitted_images_are_skipped_and_multi_face_photos_refused(
+    gallery: Gallery, lfw_people, group_photo: Path, no_face_photo: Path
+) -> None:  # type: ignore[no-untyped-def]
+    name, photos = next(iter(lfw_people.items()))
+    assert gallery.enrol(name, photos[:2], consent="c").enrolled == 2
+    again = gallery.enrol(name, [photos[0], group_photo, no_face_photo], consent="c")
+    assert again.enrolled == 0
+    reasons = [s["reason"] for s in again.skipped]
+    assert reasons[0] == "already enrolled" and "faces" in reasons[1] and "no face" in reasons[2]
+    assert gallery.enrol("crowd", [group_photo], consent="c", largest=True).enrolled == 1
+
+
+def test_forget_leaves_no_copy_of_the_vectors_on_disk(gallery: Gallery, lfw_people) -> None:  # type: ignore[no-untyped-def]
+    enrol_all(gallery, lfw_people, n=3)
+    victim = next(iter(lfw_people))
+    _, _, vectors, _ = gallery.store.vectors(person=victim)
+    secrets = [v.tobytes() for v in vectors]
+    gallery.identify(lfw_people[victim][3])  # the index cache file now holds the vectors too
+    on_disk = b"".join(p.read_bytes() for p in gallery.home.iterdir() if p.is_file())
+    assert any(s in on_disk for s in secrets), "test premise: the vectors were on disk"
+    receipt = gallery.forget(victim)
+    assert receipt["removed_samples"] == 3 and receipt["verified"]
+    assert receipt["reprobe"]["probes"] == 3 and receipt["reprobe"]["matched_forgotten_person"] == 0
+    gallery.close()
+    for path in gallery.home.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for s in secrets:
+                assert s not in data, f"{path.name} still holds an erased vector"
+                assert s[:32] not in data, f"{path.name} still holds part of an erased vector"
+    reopened = Gallery(gallery.home, gallery.engine)
+    assert verify_receipt(reopened, receipt)[0]
+    tampered = {**receipt, "removed_samples": 1}
+    assert not verify_receipt(reopened, tampered)[0]
+    [after] = reopened.identify(lfw_people[victim][3])
+    assert after.person != victim
+    reopened.close()
+
+
+def test_templates_best_and_mean_rank_the_right_person(
+    tmp_path: Path,
+    engine: Engine,  # type: ignore[no-untyped-def]
+    lfw_people,
+) -> None:
+    for template in ("best", "mean"):
+        g = Gallery(tmp_path / template, engine, template=template)  # type: ignore[arg-type]
+        enrol_all(g, lfw_people, n=3)
+        hits = sum(
+            g.identify(photos[3])[0].candidates[0].person == name
+            for name, photos in lfw_people.items()
+        )
+        assert hits >= 5, f"{template}: {hits}/6"
+        g.close()
+
+
+def test_index_cache_is_rebuilt_when_missing_or_corrupt(gallery: Gallery, lfw_people) -> None:  # type: ignore[no-untyped-def]
+    enrol_all(gallery, lfw_people)
+    _, photos = next(iter(lfw_people.items()))
+    before = gallery.identify(photos[3])[0].candidates
+    gallery.close()
+    cache = gallery.home / "index.bin"
+    assert cache.is_file()
+    cache.write_bytes(cache.read_bytes()[:100])  # truncated
+    g = Gallery(gallery.home, gallery.engine)
+    assert g.identify(photos[3])[0].candidates == before
+    g.close()
+    cache.unlink()
+    g = Gallery(gallery.home, gallery.engine)
+    assert g.identify(photos[3])[0].candidates == before
+    g.close()
+
+
+def test_another_embedding_space_is_refused(gallery: Gallery, lfw_people, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    enrol_all(gallery, lfw_people)
+    gallery.close()
+    other = Gallery(gallery.home, Engine(embedder="facenet"))
+    name, photos = next(iter(lfw_people.items()))
+    with pytest.raises(EmbeddingSpaceMismatch):
+        other.enrol(name, photos[2:3], consent="c")
+    with pytest.raises(EmbeddingSpaceMismatch):
+        other.identify(photos[3])
+    other.close()
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_enrol_folder_is_resumable(
+    tmp_path: Path,
+    engine: Engine,
+    lfw_people,  # type: ignore[no-untyped-def]
+    executor: str,
+) -> None:
+    from facewise.gallery.batch import enrol_folder
+
+    if executor == "ray":
+        pytest.importorskip("ray")
+    folder = tmp_path / "people"
+    for name, photos in list(lfw_people.items())[:3]:
+        (folder / name).mkdir(parents=True)
+        for p in photos[:3]:
+            shutil.copy(p, folder / name / p.name)
+    (folder / "broken").mkdir()
+    (folder / "broken" / "x.jpg").write_bytes(b"not a jpeg")
+    g = Gallery(tmp_path / "home", engine)
+    first = enrol_folder(
+        g, folder, consent="c", expires_at=None, executor=executor, workers=2, progress=False
+    )
+    assert first["enrolled"] == 9 and first["failed"] == 1 and first["people"] == 4
+    second = enrol_folder(
+        g, folder, consent="c", expires_at=None, executor=executor, workers=2, progress=False
+    )
+    assert second["enrolled"] == 0 and second["skipped"] == 9
+    assert sorted(p.samples for p in g.people()) == [3, 3, 3]
+    _, _, vectors, _ = g.store.vectors()
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
+    g.close()
