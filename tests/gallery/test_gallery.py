@@ -174,3 +174,17 @@ def test_enrol_folder_is_resumable(
     _, _, vectors, _ = g.store.vectors()
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
     g.close()
+
+
+def test_the_same_gallery_on_milvus_lite(tmp_path: Path, engine: Engine, lfw_people) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("milvus_lite")
+    g = Gallery(f"milvus-lite:///{tmp_path}/gallery.db", engine)
+    enrol_all(g, lfw_people)
+    hits = sum(g.identify(photos[3])[0].person == name for name, photos in lfw_people.items())
+    assert hits >= 5
+    victim = next(iter(lfw_people))
+    receipt = g.forget(victim)
+    assert receipt["removed_samples"] == 2 and receipt["verified"]
+    assert "Milvus rows deleted" in receipt["erased_from"]
+    assert g.identify(lfw_people[victim][3])[0].person != victim
+    g.close()

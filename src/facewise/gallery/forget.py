@@ -63,10 +63,8 @@ def forget(gallery: Gallery, person: str, *, actor: str) -> dict[str, Any]:
         "at": utc_now(),
         "by": actor,
         "erased_from": [
-            "sqlite rows (secure_delete)",
-            "sqlite WAL (checkpoint + truncate)",
-            "sqlite free pages (VACUUM)",
-            "vector index (rebuilt, cache rewritten)",
+            *store.erasure_steps,
+            *(["vector index (rebuilt, cache file rewritten)"] if gallery.home else []),
         ],
         "reprobe": probe,
         "verified": probe["matched_forgotten_person"] == 0,

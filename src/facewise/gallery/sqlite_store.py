@@ -73,6 +73,12 @@ class SqliteStore:
     """A gallery database file. Safe for several threads of one process (one writer at a time)
     and for concurrent reader processes (WAL)."""
 
+    erasure_steps = (
+        "sqlite rows (overwritten: secure_delete)",
+        "sqlite WAL (checkpointed and truncated)",
+        "sqlite free pages (VACUUM)",
+    )
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
