@@ -39,6 +39,8 @@ class Settings:
     """How a probe is scored against a person's samples: "best" (best-of) or "mean"."""
     fpir: float = 0.01
     """Target false-positive identification rate for open-set decisions (0.01 or 0.001)."""
+    min_quality: float = 0.0
+    """Enrolment refuses faces whose quality score (facewise.analyze.quality) is below this."""
     min_face: int = 40
     """Smallest face width in pixels the detection pyramid looks for."""
 

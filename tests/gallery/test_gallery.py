@@ -188,3 +188,22 @@ def test_the_same_gallery_on_milvus_lite(tmp_path: Path, engine: Engine, lfw_peo
     assert "Milvus rows deleted" in receipt["erased_from"]
     assert g.identify(lfw_people[victim][3])[0].person != victim
     g.close()
+
+
+def test_quality_floor_refuses_poor_enrolment_photos(tmp_path: Path, lfw_people) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+    from PIL import Image
+
+    from facewise import load_settings
+
+    name, photos = next(iter(lfw_people.items()))
+    sharp = photos[0]
+    blurred = tmp_path / "blurred.png"
+    pixels = np.asarray(Image.open(sharp).convert("RGB"))
+    Image.fromarray(cv2.GaussianBlur(pixels, (0, 0), 4)).save(blurred)
+    engine = Engine(load_settings(min_quality=0.3))
+    g = Gallery(tmp_path / "home", engine)
+    result = g.enrol(name, [sharp, blurred], consent="c")
+    assert result.enrolled == 1
+    assert "below min_quality" in result.skipped[0]["reason"]
+    g.close()

@@ -205,6 +205,13 @@ class Gallery:
             )
         face = max(faces, key=lambda f: f.bbox.area)
         assert face.embedding is not None
+        floor = self.engine.settings.min_quality
+        if floor > 0:
+            quality = self.engine.analyzer("quality").analyze(image, face.detection)["quality"]
+            if quality < floor:
+                raise InvalidInput(
+                    f"{source}: face quality {quality:.2f} is below min_quality {floor:.2f}"
+                )
         b = face.bbox
         quality = face_quality(face, image.shape)
         return NewSample(face.embedding.vector, digest, source, quality, (b.x1, b.y1, b.x2, b.y2))
