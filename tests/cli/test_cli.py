@@ -143,3 +143,31 @@ def test_installed_entry_point_runs_in_a_fresh_process(inputs) -> None:  # type:
         [str(exe), "embed", inputs["text"]], capture_output=True, text=True, timeout=300
     )
     assert bad.returncode == 3 and "Traceback" not in bad.stderr and "error" in bad.stderr
+
+
+def test_analyze_json_on_real_photos(inputs, lfw: Path) -> None:  # type: ignore[no-untyped-def]
+    fer = lfw.parents[1] / "expression/fer2013_privatetest/images/happy"
+    crop = str(next(iter(sorted(fer.iterdir()))))
+    code, lines = run("analyze", "--json", inputs["face"], inputs["group"], inputs["no_face"],
+                      crop, inputs["text"])
+    face, group, no_face, fer_crop, text = lines
+    assert code == 3 and text["error"]["code"] == "image_decode_error"
+    [f] = face["faces"]
+    assert {"bbox", "age", "gender", "gender_confidence", "expression", "expression_scores",
+            "pose", "quality"} <= f.keys()
+    assert f["gender"] in ("male", "female") and 0 <= f["gender_confidence"] <= 1
+    assert f["detected"] is True and 0 <= f["quality"] <= 1
+    assert {"yaw", "pitch", "roll"} == set(f["pose"])
+    assert len(group["faces"]) >= 5 and no_face["faces"] == []
+    assert len(fer_crop["faces"]) == 1  # a 48 px crop: found by a detector or taken whole
+    code, [aligned] = run("analyze", "--json", "--aligned", crop)
+    [c] = aligned["faces"]
+    assert c["detected"] is False and c["bbox"] == [0, 0, 48, 48]
+    assert c["expression"] in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral",
+                               "uncertain")
+    code, [one] = run("analyze", "--json", "--largest", "--what", "age,landmarks",
+                      inputs["group"])
+    assert len(one["faces"]) == 1 and len(one["faces"][0]["landmarks68"]) == 68
+    assert "expression" not in one["faces"][0]
+    code, [bad] = run("analyze", "--json", "--what", "aura", inputs["face"])
+    assert code == 2 and "aura" in bad["error"]["message"]
