@@ -39,6 +39,10 @@ $(PEER)/.installed: $(STAMP)
 bench: $(PEER)/.installed
 	PYTHONPATH=$(PEER) $(BIN)/python benchmarks/verify_lfw.py
 	PYTHONPATH=$(PEER) $(BIN)/python benchmarks/represent_speed.py
+	$(BIN)/python benchmarks/identify_lfw.py
+	$(BIN)/python benchmarks/identify_scale.py
+	$(BIN)/python benchmarks/enrol_rate.py
+	$(BIN)/python benchmarks/analysis_accuracy.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

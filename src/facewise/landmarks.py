@@ -44,3 +44,14 @@ class DlibLandmarks:
             dataclasses.replace(d, landmarks=self.fit(image, d.bbox), landmark_scheme="dlib5")
             for d in dets
         ]
+
+    def shape(self, image: Image, detection: Detection) -> Any:
+        """A ``dlib.full_object_detection`` for the detection: its own dlib 5-point landmarks
+        when it has them, else the predictor fitted inside its box (requires ``points == 5``)."""
+        import dlib
+
+        marks = detection.landmarks
+        if marks is None or detection.landmark_scheme != "dlib5":
+            marks = self.fit(image, detection.bbox)
+        points = [dlib.point(round(float(x)), round(float(y))) for x, y in marks]
+        return dlib.full_object_detection(to_rect(detection.bbox), points)

@@ -3,11 +3,9 @@ on (150 x 150 px, padding 0.25), exactly as ``dlib.get_face_chip`` makes it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from facewise.landmarks import DlibLandmarks, to_rect
+from facewise.landmarks import DlibLandmarks
 from facewise.types import AlignedFace, Detection, Image
 
 
@@ -19,19 +17,10 @@ class DlibChipAligner:
         self.padding = padding
         self._landmarks = DlibLandmarks(5)
 
-    def _shape(self, image: Image, detection: Detection) -> Any:
-        import dlib
-
-        marks = detection.landmarks
-        if marks is None or detection.landmark_scheme != "dlib5":
-            marks = self._landmarks.fit(image, detection.bbox)
-        points = [dlib.point(round(float(x)), round(float(y))) for x, y in marks]
-        return dlib.full_object_detection(to_rect(detection.bbox), points)
-
     def align(self, image: Image, detection: Detection) -> AlignedFace:
         import dlib
 
-        shape = self._shape(image, detection)
+        shape = self._landmarks.shape(image, detection)
         pixels = np.asarray(dlib.get_face_chip(image, shape, self.size, self.padding))
         details = dlib.get_face_chip_details(shape, self.size, self.padding)
         rect = details.rect

@@ -40,7 +40,7 @@ import numpy.typing as npt
 
 from facewise import models
 from facewise.errors import InvalidInput, ModelError
-from facewise.landmarks import DlibLandmarks, to_rect
+from facewise.landmarks import DlibLandmarks
 from facewise.lazy import Lazy
 from facewise.types import Detection, Image
 
@@ -107,15 +107,6 @@ class AgeGenderAnalyzer:
         self._age = Lazy(lambda: _session("age-v1"))
         self._gender = Lazy(lambda: _session("gender-v1"))
 
-    def _shape(self, image: Image, detection: Detection) -> Any:
-        import dlib
-
-        marks = detection.landmarks
-        if marks is None or detection.landmark_scheme != "dlib5":
-            marks = self._landmarks.fit(image, detection.bbox)
-        points = [dlib.point(round(float(x)), round(float(y))) for x, y in marks]
-        return dlib.full_object_detection(to_rect(detection.bbox), points)
-
     def chips(
         self, image: Image, detection: Detection
     ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
@@ -126,7 +117,7 @@ class AgeGenderAnalyzer:
         if box.width < 2 or box.height < 2:
             raise InvalidInput(f"face box {box.as_list()} is too small to analyse (< 2 px)")
         image = np.ascontiguousarray(image)
-        shape = self._shape(image, detection)
+        shape = self._landmarks.shape(image, detection)
         out = []
         for size in (GENDER_CHIP, AGE_CHIP):
             details = dlib.get_face_chip_details(shape, size, CHIP_PADDING)
