@@ -47,7 +47,19 @@ def run_checks() -> list[dict[str, Any]]:
         _step(
             rows, f"represent + verify {embedder}", functools.partial(_represent, embedder, photo)
         )
+    _step(rows, "analyze", functools.partial(_analyze, photo))
     return rows
+
+
+def _analyze(photo: Image) -> str:
+    faces = Engine().analyze(photo, largest=True)
+    if not faces:
+        raise RuntimeError("no face found on the astronaut photo")
+    a = faces[0].attributes
+    return (
+        f"{a['gender']} ~{a['age']:.0f} y, {a['expression']}, yaw {a['pose']['yaw']:.0f} deg, "
+        f"quality {a['quality']:.2f}"
+    )
 
 
 def _weights(model: dict[str, Any]) -> str:
