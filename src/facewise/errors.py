@@ -85,3 +85,14 @@ class ConfigError(FacewiseError):
     code = "config_error"
     exit_code = 2
     http_status = 500
+
+
+def exit_code_for(code: str) -> int:
+    """The CLI exit code of the error class whose ``code`` this is (1 when unknown)."""
+    pending: list[type[FacewiseError]] = [FacewiseError]
+    while pending:
+        cls = pending.pop()
+        if cls.code == code:
+            return cls.exit_code
+        pending.extend(cls.__subclasses__())
+    return 1

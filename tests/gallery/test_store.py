@@ -98,6 +98,12 @@ def test_enrol_people_with_consent_and_provenance(store: Store) -> None:
     assert store.space() == SPACE
 
 
+def test_enrolling_nothing_creates_no_person(store) -> None:  # type: ignore[no-untyped-def]
+    assert store.add_samples("Ghost", SPACE, [], consent="c", enrolled_by="t",
+                             expires_at=None) == []
+    assert store.person("Ghost") is None and store.space() is None and store.events() == []
+
+
 def test_rename_merge_remove(store: Store) -> None:
     add(store, "A", 1)
     add(store, "B", 2, 3)

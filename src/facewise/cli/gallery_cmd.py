@@ -71,6 +71,11 @@ def enroll(
         click.echo(f"{person}: {result.enrolled} sample(s) enrolled, {len(result.skipped)} skipped")
         for item in result.skipped:
             click.echo(f"  skipped {item['image']}: {item['reason']}")
+    failed = [item["code"] for item in result.skipped if "code" in item]
+    if result.enrolled == 0 and failed:  # nothing usable: say so in the exit code too
+        from facewise.errors import exit_code_for
+
+        raise SystemExit(exit_code_for(failed[0]))
 
 
 @click.command("enroll-dir")

@@ -555,6 +555,9 @@ class MilvusStore:
         details = {"samples": len(samples), "consent": consent,
                    "images": sorted({s.image_sha256 for s in samples})}
         _check_audit(enrolled_by, "enrol", name, details)
+        if not samples:  # nothing to enrol: no person, no space binding, no audit event
+            self.check_space(space)
+            return []
         now = utc_now()
         with self._write():
             self.check_space(space)
@@ -572,8 +575,6 @@ class MilvusStore:
                     created = person_id
                 else:
                     person_id = int(row["id"])
-                if not samples:
-                    return []
                 ids = self._take_ids("next_sample", len(samples))
                 self._insert("samples", [
                     {"id": i, "vector": np.asarray(s.vector, dtype=np.float32).tolist(),

@@ -208,6 +208,9 @@ class SqliteStore:
         for s in samples:
             if s.vector.shape != (space.dim,):
                 raise InvalidInput(f"vector of shape {s.vector.shape}, expected ({space.dim},)")
+        if not samples:  # nothing to enrol: no person, no space binding, no audit event
+            self.check_space(space)
+            return []
         now = utc_now()
         with self._write() as db:
             self.check_space(space)
