@@ -62,7 +62,7 @@ def embed_file(settings: dict[str, Any], person: str, path: str) -> dict[str, An
             "sha256": digest,
             "vector": face.embedding.vector.tobytes(),
             "bbox": face.bbox.as_list(),
-            "quality": face_quality(face, image.shape),
+            "quality": face_quality(face),
         }
     except FacewiseError as exc:
         return {"person": person, "path": path, "error": exc.message}

@@ -65,7 +65,7 @@ class EnrolResult:
     skipped: list[dict[str, str]] = field(default_factory=list)
 
 
-def face_quality(face: Face, image_shape: tuple[int, ...]) -> float:
+def face_quality(face: Face) -> float:
     """Provisional sample quality in [0, 1] from face size (a face 112 px or wider scores 1)."""
     return float(np.clip(min(face.bbox.width, face.bbox.height) / 112.0, 0.05, 1.0))
 
@@ -213,7 +213,7 @@ class Gallery:
                     f"{source}: face quality {quality:.2f} is below min_quality {floor:.2f}"
                 )
         b = face.bbox
-        quality = face_quality(face, image.shape)
+        quality = face_quality(face)
         return NewSample(face.embedding.vector, digest, source, quality, (b.x1, b.y1, b.x2, b.y2))
 
     def add_samples(
@@ -288,14 +288,13 @@ class Gallery:
         """For each query vector (Q, D), the top people by the gallery's template rule."""
         with self._lock:
             index = self.index()
-            names = self.store.names()
             owners, templates = self._owners, self._templates
         if len(index) == 0:
             return [[] for _ in range(len(queries))]
         scores, ids = index.search(
             np.ascontiguousarray(queries, dtype=np.float32), min(len(index), max(4 * top, 32))
         )
-        out = []
+        ranked = []
         for q, row_scores, row_ids in zip(queries, scores, ids, strict=True):
             best: dict[int, float] = {}
             for s, i in zip(row_scores.tolist(), row_ids.tolist(), strict=True):
@@ -304,9 +303,10 @@ class Gallery:
                     best[pid] = max(best.get(pid, -2.0), s)
             if self.template == "mean":
                 best = {pid: float(q @ templates[pid]) for pid in best}
-            ranked = sorted(best.items(), key=lambda kv: -kv[1])[:top]
-            out.append([Candidate(names[pid], round(s, 6)) for pid, s in ranked if pid in names])
-        return out
+            ranked.append(sorted(best.items(), key=lambda kv: -kv[1])[:top])
+        names = self.store.names(pid for row in ranked for pid, _ in row)
+        return [[Candidate(names[pid], round(s, 6)) for pid, s in row if pid in names]
+                for row in ranked]
 
     # --- people -----------------------------------------------------------------------------------
 

@@ -237,6 +237,17 @@ def _check_vectors(vectors: Any, dim: int, what: str) -> Vectors:
     return out
 
 
+def _check_pair(ids: Any, vectors: Any, dim: int) -> tuple[Ids, Vectors]:
+    """Validated (ids, vectors) of equal length; empty ids pass without looking at vectors."""
+    ids = _check_ids(ids)
+    if not len(ids):
+        return ids, np.zeros((0, dim), dtype=np.float32)
+    vectors = _check_vectors(vectors, dim, "vectors")
+    if len(vectors) != len(ids):
+        raise InvalidInput(f"{len(ids)} ids for {len(vectors)} vectors")
+    return ids, vectors
+
+
 def _check_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise InvalidInput(f"k must be a positive integer, got {k!r}")
@@ -386,12 +397,9 @@ class ExactIndex:
         return self._store.nbytes
 
     def add(self, ids: Ids, vectors: Vectors) -> None:
-        ids = _check_ids(ids)
+        ids, vectors = _check_pair(ids, vectors, self.dim)
         if not len(ids):
             return
-        vectors = _check_vectors(vectors, self.dim, "vectors")
-        if len(vectors) != len(ids):
-            raise InvalidInput(f"{len(ids)} ids for {len(vectors)} vectors")
         with self._lock.write():
             self._store.check_new(ids)
             self._store.add(ids, vectors)
@@ -505,12 +513,9 @@ class IVFIndex:
             return self._store.nbytes + int(_faiss().serialize_index(self._faiss).nbytes)
 
     def add(self, ids: Ids, vectors: Vectors) -> None:
-        ids = _check_ids(ids)
+        ids, vectors = _check_pair(ids, vectors, self.dim)
         if not len(ids):
             return
-        vectors = _check_vectors(vectors, self.dim, "vectors")
-        if len(vectors) != len(ids):
-            raise InvalidInput(f"{len(ids)} ids for {len(vectors)} vectors")
         with self._lock.write():
             self._store.check_new(ids)
             _faiss().omp_set_num_threads(_write_threads(len(ids)))

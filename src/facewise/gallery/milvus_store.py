@@ -485,9 +485,18 @@ class MilvusStore:
                              counts.get(int(r["id"]), 0)) for r in rows]
             return sorted(people, key=lambda p: (p.name, p.id))
 
-    def names(self) -> dict[int, str]:
+    def names(self, ids: Iterable[int] | None = None) -> dict[int, str]:
+        """Person id -> name, for ``ids`` only when given (the hot path of identification)."""
         with self._lock:
-            return {int(r["id"]): r["name"] for r in self._people_rows()}
+            if ids is None:
+                rows = self._people_rows()
+            else:
+                wanted = sorted({int(i) for i in ids})
+                if not wanted:
+                    return {}
+                rows = self._select("people", f"id in {wanted}", ["id", "name"], key="id",
+                                    end=self._counter("next_person"))
+            return {int(r["id"]): r["name"] for r in rows}
 
     def rename(self, old: str, new: str, *, actor: str) -> Person:
         _check_name(new)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -166,8 +166,16 @@ class SqliteStore:
         )
         return [Person(*r) for r in rows]
 
-    def names(self) -> dict[int, str]:
-        return dict(self._rows("SELECT id, name FROM people"))
+    def names(self, ids: Iterable[int] | None = None) -> dict[int, str]:
+        """Person id -> name, for ``ids`` only when given (the hot path of identification)."""
+        if ids is None:
+            return dict(self._rows("SELECT id, name FROM people"))
+        wanted = sorted({int(i) for i in ids})
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        return dict(self._rows(f"SELECT id, name FROM people WHERE id IN ({marks})",
+                               tuple(wanted)))
 
     def rename(self, old: str, new: str, *, actor: str) -> Person:
         _check_name(new)
