@@ -30,7 +30,7 @@ from facewise.errors import FacewiseError, ImageDecodeError, ImageTooLarge, Inva
 from facewise.settings import Settings
 from facewise.types import Image
 
-__all__ = ["FORMATS", "image_sha256", "load_image"]
+__all__ = ["FORMATS", "image_sha256", "load_image", "read_file"]
 
 ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO | np.ndarray
 
@@ -50,6 +50,13 @@ _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 def image_sha256(data: bytes | bytearray | memoryview) -> str:
     """The SHA-256 of encoded image bytes, as 64 lower-case hex digits (for provenance)."""
     return hashlib.sha256(data).hexdigest()
+
+
+def read_file(source: str | os.PathLike[str], *, settings: Settings | None = None) -> bytes:
+    """The encoded bytes of a local image file, with the same checks as :func:`load_image`
+    (URLs refused, missing path, directory, ``max_image_bytes``) but without decoding."""
+    settings = settings if settings is not None else Settings()
+    return _read_path(_local_path(source), settings)
 
 
 def load_image(source: ImageSource, *, settings: Settings | None = None) -> Image:

@@ -554,3 +554,19 @@ def test_image_sha256() -> None:
     assert image_sha256(b"") == empty
     data = _jpeg()
     assert image_sha256(data) == hashlib.sha256(data).hexdigest()
+
+
+def test_read_file_applies_the_same_checks_without_decoding(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from facewise.errors import ImageTooLarge, InvalidInput
+    from facewise.io import read_file
+    from facewise.settings import Settings
+
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"not decoded, just read")
+    assert read_file(path) == b"not decoded, just read"
+    with pytest.raises(ImageTooLarge):
+        read_file(path, settings=Settings(max_image_bytes=5))
+    with pytest.raises(InvalidInput, match="never fetches"):
+        read_file("https://example.com/x.jpg")
+    with pytest.raises(InvalidInput, match="directory"):
+        read_file(tmp_path)

@@ -404,15 +404,7 @@ def _read_bytes(item: ImageSource, engine: Engine) -> bytes:
     if isinstance(item, bytes | bytearray | memoryview):
         return bytes(item)
     if isinstance(item, str | os.PathLike):
-        path = Path(item)
-        try:
-            size = path.stat().st_size
-        except OSError:
-            io.load_image(item, settings=engine.settings)  # raises the precise error
-            raise
-        if size > engine.settings.max_image_bytes:
-            io.load_image(item, settings=engine.settings)
-        return path.read_bytes()
+        return io.read_file(item, settings=engine.settings)
     if isinstance(item, np.ndarray):
         return io.load_image(item, settings=engine.settings).tobytes()
     raise InvalidInput(f"cannot enrol from {type(item).__name__}: give a path or image bytes")
