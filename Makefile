@@ -21,7 +21,13 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/facewise doctor
 
-test: setup
+# Browser tests drive Debian's Chromium (no browser download): install the package when missing.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
+
+test: setup $(CHROMIUM)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q

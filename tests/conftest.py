@@ -73,3 +73,32 @@ def no_face_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("photos") / "coffee.png"
     Image.fromarray(skimage.data.coffee()).save(path)
     return path
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Flags that keep Debian's Chromium off the (closed) network and working as root in a sandbox.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():  # type: ignore[no-untyped-def]
+    """Headless Debian Chromium driven by Playwright; nothing is downloaded. `make test` installs
+    the chromium package when it is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not installed (make test installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
