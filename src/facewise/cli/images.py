@@ -143,7 +143,7 @@ def verify(
     "--what",
     default="age,gender,expression,pose,quality",
     show_default=True,
-    help="Comma-separated: age, gender, expression, pose, landmarks, quality.",
+    help="Comma-separated: age, gender, expression, pose, landmarks, mesh, quality.",
 )
 @click.option("--largest", is_flag=True, help="Only the largest face of each image.")
 @click.option(
