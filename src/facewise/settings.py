@@ -43,6 +43,17 @@ class Settings:
     """Enrolment refuses faces whose quality score (facewise.analyze.quality) is below this."""
     min_face: int = 40
     """Smallest face width in pixels the detection pyramid looks for."""
+    max_request_bytes: int = 20 * 1024 * 1024
+    """Largest HTTP request body ``facewise serve`` accepts, in bytes (refused with 413 from its
+    Content-Length, or as soon as a body without one grows past it)."""
+    rate_limit: float = 10.0
+    """Requests per second per API key in ``facewise serve`` (a token bucket in each worker
+    process, so N workers allow up to N times this); 0 turns the limit off."""
+    rate_burst: int = 20
+    """Requests an API key may make in a burst before ``rate_limit`` applies."""
+    cors_origins: str = ""
+    """Comma-separated origins allowed to call the REST service from a browser page served
+    elsewhere ("*" for any); empty = CORS off, the default."""
 
 
 def _coerce(name: str, raw: Any, kind: Any) -> Any:
@@ -91,7 +102,18 @@ def load_settings(**overrides: Any) -> Settings:
         if raw is not None:
             values[key] = raw
     coerced = {k: _coerce(k, v, known[k]) for k, v in values.items()}
-    for key in ("max_image_bytes", "max_image_pixels", "max_side", "min_face"):
+    for key in (
+        "max_image_bytes",
+        "max_image_pixels",
+        "max_side",
+        "min_face",
+        "max_request_bytes",
+        "rate_burst",
+    ):
         if key in coerced and coerced[key] <= 0:
             raise ConfigError(f"setting {key!r} must be positive, got {coerced[key]}")
+    if coerced.get("rate_limit", 0) < 0:
+        raise ConfigError(
+            f"setting 'rate_limit' must be 0 (off) or more, got {coerced['rate_limit']}"
+        )
     return dataclasses.replace(Settings(), **coerced)

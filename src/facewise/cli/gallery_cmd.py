@@ -9,6 +9,14 @@ from typing import Any
 import click
 
 from facewise.cli.common import emit_json, handle_errors, json_option, print_table, quiet_option
+from facewise.cli.render import (
+    audit_events_dict,
+    audit_verify_dict,
+    enrol_dict,
+    identification_dict,
+    people_dict,
+    person_dict,
+)
 
 
 def open_gallery(**options: Any) -> Any:
@@ -64,7 +72,7 @@ def enroll(
             enrolled_by=actor(),
             largest=largest,
         )
-    out = {"person": result.person, "enrolled": result.enrolled, "skipped": result.skipped}
+    out = enrol_dict(result)
     if as_json:
         emit_json(out)
     else:
@@ -147,21 +155,7 @@ def identify(image: str, top: int, as_json: bool) -> None:
                 "accepted": sorted({r.person for r in results if r.person}),
             },
         )
-    faces = []
-    for r in results:
-        best = r.candidates[0].score if r.candidates else None
-        faces.append(
-            {
-                "bbox": r.face.bbox.as_list(),
-                "decision": {
-                    "person": r.person,
-                    "accepted": r.accepted,
-                    "score": best,
-                    "threshold": round(r.threshold, 6),
-                },
-                "candidates": [{"person": c.person, "score": c.score} for c in r.candidates],
-            }
-        )
+    faces = [identification_dict(r) for r in results]
     if as_json:
         emit_json({"path": image, "faces": faces})
         return
@@ -185,13 +179,7 @@ def people_list(as_json: bool) -> None:
     with open_gallery() as gallery:
         rows = gallery.people()
     if as_json:
-        emit_json(
-            {
-                "people": [
-                    {"name": p.name, "samples": p.samples, "created_at": p.created_at} for p in rows
-                ]
-            }
-        )
+        emit_json(people_dict(rows))
     else:
         print_table(
             "people",
@@ -206,13 +194,13 @@ def people_list(as_json: bool) -> None:
 @handle_errors
 def people_show(name: str, as_json: bool) -> None:
     with open_gallery() as gallery:
-        person = gallery.store.require(name)
-        samples = [s.as_dict() for s in gallery.store.samples_of(name)]
+        shown = person_dict(gallery.store.require(name), gallery.store.samples_of(name))
+    samples = shown["samples"]
     if as_json:
-        emit_json({"name": person.name, "created_at": person.created_at, "samples": samples})
+        emit_json(shown)
     else:
         print_table(
-            f"{person.name}: {len(samples)} sample(s)",
+            f"{shown['name']}: {len(samples)} sample(s)",
             ["id", "source", "consent", "enrolled", "by", "expires", "quality"],
             [
                 [
@@ -329,20 +317,18 @@ def forget(person: str, as_json: bool) -> None:
 @handle_errors
 def audit(verify: bool, limit: int, as_json: bool) -> None:
     """The audit log (enrol, identify, forget, remove, ...); --verify checks its hash chain."""
-    from facewise.gallery.audit import verify_chain
-
     with open_gallery() as gallery:
         events = gallery.store.events()
     if verify:
-        ok, bad, why = verify_chain(events)
+        checked = audit_verify_dict(events)
         if as_json:
-            emit_json({"ok": ok, "events": len(events), "first_bad_seq": bad, "message": why})
+            emit_json(checked)
         else:
-            click.echo(("ok: " if ok else "TAMPERED: ") + why)
-        raise SystemExit(0 if ok else 8)
+            click.echo(("ok: " if checked["ok"] else "TAMPERED: ") + checked["message"])
+        raise SystemExit(0 if checked["ok"] else 8)
     shown = events[-limit:]
     if as_json:
-        emit_json({"events": [e.as_dict() for e in shown]})
+        emit_json(audit_events_dict(shown))
     else:
         print_table(
             "audit log",

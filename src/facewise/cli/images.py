@@ -18,10 +18,10 @@ from facewise.cli.common import (
     run_per_input,
 )
 from facewise.cli.render import (
-    analysis_dict,
-    detection_dict,
+    analyses_dict,
+    detections_dict,
     draw,
-    face_dict,
+    embeddings_dict,
     verification_dict,
 )
 
@@ -50,7 +50,7 @@ def detect(
     def work(path: str) -> dict[str, Any]:
         image = engine.load_image(path)
         found = engine.detector.detect(image)
-        result: dict[str, Any] = {"faces": [detection_dict(d) for d in found]}
+        result: dict[str, Any] = detections_dict(found)
         if draw_to:
             from PIL import Image as PILImage
 
@@ -91,7 +91,7 @@ def embed(
 
     def work(path: str) -> dict[str, Any]:
         faces = engine.represent(path, largest=largest)
-        return {"faces": [face_dict(f) for f in faces], "space": space}
+        return embeddings_dict(faces, space)
 
     def show(path: str, result: dict[str, Any]) -> None:
         click.echo(f"{path}: {len(result['faces'])} face(s), {space['dim']}-D {space['model']}")
@@ -177,7 +177,7 @@ def analyze(
 
     def work(path: str) -> dict[str, Any]:
         faces = engine.analyze(path, what=wanted, largest=largest, aligned=aligned)
-        result: dict[str, Any] = {"faces": [analysis_dict(f, wanted) for f in faces]}
+        result: dict[str, Any] = analyses_dict(faces, wanted)
         if draw_to:
             from PIL import Image as PILImage
 

@@ -13,7 +13,7 @@ import logging
 
 import click
 
-from facewise.cli import doctor, gallery_cmd, images, models_cmd
+from facewise.cli import doctor, gallery_cmd, images, models_cmd, serve_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,5 +27,11 @@ def main(verbose: bool) -> None:
     )
 
 
-for _command in (*images.COMMANDS, *gallery_cmd.COMMANDS, models_cmd.models_command, doctor.doctor):
+for _command in (
+    *images.COMMANDS,
+    *gallery_cmd.COMMANDS,
+    models_cmd.models_command,
+    doctor.doctor,
+    *serve_cmd.COMMANDS,
+):
     main.add_command(_command)

@@ -1,13 +1,19 @@
-"""Turning results into JSON-able dicts and pictures; shared by the CLI commands."""
+"""Turning results into JSON-able dicts and pictures; shared by the CLI commands and the REST
+service (so ``facewise X --json`` and ``POST /v1/X`` give the same shapes)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from facewise.types import Detection, Face, Image, Verification
+
+if TYPE_CHECKING:
+    from facewise.gallery.gallery import EnrolResult, Identification
+    from facewise.gallery.records import AuditEvent, Person, SampleInfo
 
 
 def detection_dict(det: Detection) -> dict[str, Any]:
@@ -53,6 +59,67 @@ def analysis_dict(face: Face, what: list[str]) -> dict[str, Any]:
     if "pose" not in what:
         attrs.pop("pose", None)
     return {"bbox": face.bbox.as_list(), **attrs}
+
+
+def detections_dict(found: Iterable[Detection]) -> dict[str, Any]:
+    """``facewise detect --json`` for one image (without its ``path``)."""
+    return {"faces": [detection_dict(d) for d in found]}
+
+
+def embeddings_dict(faces: Iterable[Face], space: dict[str, Any]) -> dict[str, Any]:
+    """``facewise embed --json`` for one image (without its ``path``)."""
+    return {"faces": [face_dict(f) for f in faces], "space": space}
+
+
+def analyses_dict(faces: Iterable[Face], what: list[str]) -> dict[str, Any]:
+    """``facewise analyze --json`` for one image (without its ``path``)."""
+    return {"faces": [analysis_dict(f, what) for f in faces]}
+
+
+def identification_dict(r: Identification) -> dict[str, Any]:
+    """One probe face of ``facewise identify --json``: box, open-set decision, candidates."""
+    best = r.candidates[0].score if r.candidates else None
+    return {
+        "bbox": r.face.bbox.as_list(),
+        "decision": {
+            "person": r.person,
+            "accepted": r.accepted,
+            "score": best,
+            "threshold": round(r.threshold, 6),
+        },
+        "candidates": [{"person": c.person, "score": c.score} for c in r.candidates],
+    }
+
+
+def enrol_dict(result: EnrolResult) -> dict[str, Any]:
+    return {"person": result.person, "enrolled": result.enrolled, "skipped": result.skipped}
+
+
+def people_dict(rows: Iterable[Person]) -> dict[str, Any]:
+    return {
+        "people": [{"name": p.name, "samples": p.samples, "created_at": p.created_at} for p in rows]
+    }
+
+
+def person_dict(person: Person, samples: Iterable[SampleInfo]) -> dict[str, Any]:
+    """A person with the consent and provenance of each sample (never a vector)."""
+    return {
+        "name": person.name,
+        "created_at": person.created_at,
+        "samples": [s.as_dict() for s in samples],
+    }
+
+
+def audit_events_dict(events: Iterable[AuditEvent]) -> dict[str, Any]:
+    return {"events": [e.as_dict() for e in events]}
+
+
+def audit_verify_dict(events: Sequence[AuditEvent]) -> dict[str, Any]:
+    """``facewise audit --verify --json``: whether the hash chain is intact, and where not."""
+    from facewise.gallery.audit import verify_chain
+
+    ok, bad, why = verify_chain(events)
+    return {"ok": ok, "events": len(events), "first_bad_seq": bad, "message": why}
 
 
 def draw(image: Image, detections: list[Detection], labels: list[str] | None = None) -> Image:

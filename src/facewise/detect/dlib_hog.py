@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from facewise.detect.base import downscale, scale_detection, suppress
@@ -38,9 +39,14 @@ class HogDetector:
         self.threshold = threshold
         self._detector = Lazy(_load)
         self._landmarks = DlibLandmarks()
+        # dlib's object_detector keeps scratch buffers: one call at a time (concurrent calls
+        # corrupt the heap). The shape predictor is documented thread-safe and needs no lock.
+        self._lock = threading.Lock()
 
     def _pass(self, image: Image, upsample: int) -> list[Detection]:
-        rects, scores, _ = self._detector.get().run(image, upsample, self.threshold)
+        detector = self._detector.get()
+        with self._lock:
+            rects, scores, _ = detector.run(image, upsample, self.threshold)
         found = []
         for rect, score in zip(rects, scores, strict=True):
             box = BBox(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from facewise import models
@@ -25,11 +26,15 @@ class MmodDetector:
         self.upsample = upsample
         self._detector = Lazy(_load)
         self._landmarks = DlibLandmarks()
+        self._lock = threading.Lock()  # a dlib DNN keeps its activations: one call at a time
 
     def detect(self, image: Image) -> list[Detection]:
         small, scale = downscale(image, self.max_side)
         found = []
-        for hit in self._detector.get()(small, self.upsample):
+        detector = self._detector.get()
+        with self._lock:
+            hits = list(detector(small, self.upsample))
+        for hit in hits:
             r = hit.rect
             box = BBox(float(r.left()), float(r.top()), float(r.right() + 1), float(r.bottom() + 1))
             found.append(Detection(box, float(hit.confidence), None, self.name))

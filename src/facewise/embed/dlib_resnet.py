@@ -7,6 +7,7 @@ faster than ``dlib``, the reference implementation (single-threaded, no BLAS in 
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Literal
 
 import numpy as np
@@ -29,6 +30,7 @@ class DlibResnetEmbedder:
         self.threads = threads
         self.aligner = DlibChipAligner(150, 0.25)
         self._model = Lazy(self._load)
+        self._lock = threading.Lock()
 
     @property
     def space(self) -> EmbeddingSpace:
@@ -52,7 +54,8 @@ class DlibResnetEmbedder:
     def vectors(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         model = self._model.get()
         if self.runtime == "dlib":
-            out = model.compute_face_descriptor(list(crops))
+            with self._lock:  # a dlib DNN keeps its activations: one call at a time
+                out = model.compute_face_descriptor(list(crops))
             return np.array([np.asarray(v) for v in out], dtype=np.float32).reshape(-1, 128)
         chips = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
         result: npt.NDArray[np.float32] = model.run(None, {"chips": chips})[0]

@@ -429,8 +429,9 @@ class ExactIndex:
 
     def _payload(self) -> tuple[dict[str, Any], list[memoryview]]:
         ids, matrix = self._store.live()
-        return {}, [np.ascontiguousarray(ids).data.cast("B"),
-                    np.ascontiguousarray(matrix).data.cast("B")]
+        # flattened: a memoryview of an empty (0, D) matrix cannot be cast to bytes
+        return {}, [np.ascontiguousarray(ids).reshape(-1).data.cast("B"),
+                    np.ascontiguousarray(matrix).reshape(-1).data.cast("B")]
 
 
 class IVFIndex:
@@ -715,7 +716,7 @@ def load_index(path: Path, *, generation: int, space_key: str) -> VectorIndex | 
 
 
 def _read_exact(fh: io.BufferedReader, out: npt.NDArray[Any], digest: Any) -> None:
-    view = out.data.cast("B")
+    view = out.reshape(-1).data.cast("B")  # a flat view (an empty (0, D) one cannot be cast)
     got = 0
     while got < len(view):
         n = fh.readinto(view[got:])

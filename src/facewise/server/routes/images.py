@@ -1,0 +1,144 @@
+"""Routes over uploaded images: detect, embed, verify, identify, analyze. Each answers the same
+JSON as the matching ``facewise ... --json`` command gives for one image (without ``path``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from facewise.cli.render import (
+    analyses_dict,
+    detections_dict,
+    embeddings_dict,
+    identification_dict,
+    verification_dict,
+)
+from facewise.io import image_sha256
+from facewise.server.routes import IMAGE, errors
+from facewise.server.schemas import (
+    AnalyzeOut,
+    DetectOut,
+    EmbedOut,
+    IdentifyOut,
+    ImageBody,
+    VerifyBody,
+    VerifyOut,
+)
+from facewise.server.services import ReadKey, Svc, actor
+from facewise.server.uploads import BodySpec, Parsed, body, openapi_body
+
+router = APIRouter(prefix="/v1", tags=["images"])
+
+ONE = BodySpec(ImageBody, images=("image",))
+TWO = BodySpec(VerifyBody, images=("image_a", "image_b"))
+OneImage = Annotated[Parsed, Depends(body(ONE))]
+TwoImages = Annotated[Parsed, Depends(body(TWO))]
+
+DEFAULT_WHAT = "age,gender,expression,pose,quality"
+
+
+@router.post(
+    "/detect", response_model=DetectOut, responses=errors(*IMAGE), openapi_extra=openapi_body(ONE)
+)
+def detect(key: ReadKey, svc: Svc, parsed: OneImage) -> dict[str, Any]:
+    """Every face: box [x1, y1, x2, y2] in pixels, score, 5 landmarks."""
+    return detections_dict(svc.engine.detect(parsed.one("image").data))
+
+
+@router.post(
+    "/embed", response_model=EmbedOut, responses=errors(*IMAGE), openapi_extra=openapi_body(ONE)
+)
+def embed(
+    key: ReadKey,
+    svc: Svc,
+    parsed: OneImage,
+    largest: Annotated[bool, Query(description="Only the largest face.")] = False,
+) -> dict[str, Any]:
+    """Embedding vectors of the faces, with the embedding space that produced them."""
+    faces = svc.engine.represent(parsed.one("image").data, largest=largest)
+    return embeddings_dict(faces, svc.engine.space.as_dict())
+
+
+@router.post(
+    "/verify", response_model=VerifyOut, responses=errors(*IMAGE), openapi_extra=openapi_body(TWO)
+)
+def verify(
+    key: ReadKey,
+    svc: Svc,
+    parsed: TwoImages,
+    threshold_at: Annotated[
+        Literal["fmr", "accuracy"],
+        Query(description="fmr: false-match rate 1e-3 on LFW; accuracy: best LFW accuracy."),
+    ] = "fmr",
+) -> dict[str, Any]:
+    """Are the largest faces of ``image_a`` and ``image_b`` the same person?"""
+    result = svc.engine.verify(
+        parsed.one("image_a").data, parsed.one("image_b").data, operating_point=threshold_at
+    )
+    return verification_dict(result)
+
+
+@router.post(
+    "/identify",
+    response_model=IdentifyOut,
+    responses=errors(*IMAGE, 409),
+    openapi_extra=openapi_body(ONE),
+)
+def identify(
+    key: ReadKey,
+    svc: Svc,
+    parsed: OneImage,
+    top: Annotated[int, Query(ge=1, le=100, description="Candidates per face.")] = 5,
+) -> dict[str, Any]:
+    """Who is in the image? Every face: the open-set decision (a person, or null for unknown),
+    the best score, and the top candidates. The query is written to the audit log."""
+    data = parsed.one("image").data
+    results = svc.gallery.identify(data, top=top)
+    svc.gallery.store.audit(
+        actor(key),
+        "identify",
+        "*",
+        {
+            "image": f"sha256:{image_sha256(data)}",
+            "faces": len(results),
+            "accepted": sorted({r.person for r in results if r.person}),
+        },
+    )
+    faces = []
+    for r in results:
+        face = identification_dict(r)
+        decision = face["decision"]
+        faces.append({"person": decision["person"], "score": decision["score"], **face})
+    return {"faces": faces}
+
+
+@router.post(
+    "/analyze",
+    response_model=AnalyzeOut,
+    responses=errors(*IMAGE),
+    openapi_extra=openapi_body(ONE),
+)
+def analyze(
+    key: ReadKey,
+    svc: Svc,
+    parsed: OneImage,
+    what: Annotated[
+        str,
+        Query(
+            max_length=200,
+            description="Comma-separated: age, gender, expression, pose, landmarks, quality, "
+            "mesh.",
+        ),
+    ] = DEFAULT_WHAT,
+    largest: Annotated[bool, Query(description="Only the largest face.")] = False,
+    aligned: Annotated[
+        bool, Query(description="The image is a tight face crop: no detection.")
+    ] = False,
+) -> dict[str, Any]:
+    """Age, gender, expression, head pose, landmarks and quality of every face."""
+    wanted = [w.strip() for w in what.split(",") if w.strip()]
+    faces = svc.engine.analyze(
+        parsed.one("image").data, what=wanted, largest=largest, aligned=aligned
+    )
+    return analyses_dict(faces, wanted)

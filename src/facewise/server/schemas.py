@@ -1,0 +1,280 @@
+"""Request and response models: what /docs shows and what schemathesis generates from.
+
+Responses are the dicts :mod:`facewise.cli.render` builds for ``--json``; the models name the keys
+clients rely on and allow the rest (``extra="allow"``), so the CLI and the service stay one shape.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+MAX_FILES = 20
+"""Most image files one request may carry (enrolment); more is refused with 422."""
+
+
+def _clean_text(what: str, *, slash: bool) -> Any:
+    def check(value: str) -> str:
+        if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value):
+            raise ValueError(f"{what} must not contain control or format characters")
+        if not slash and "/" in value:
+            raise ValueError(f"{what} must not contain '/'")
+        if value != value.strip():
+            raise ValueError(f"{what} must not start or end with spaces")
+        return value
+
+    return AfterValidator(check)
+
+
+PersonName = Annotated[
+    str,
+    Field(min_length=1, max_length=200, description="1-200 characters; no control characters, "
+          "no '/', no leading or trailing spaces."),
+    _clean_text("a person's name", slash=False),
+]
+Consent = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="The lawful basis recorded with every sample, e.g. 'consent', 'contract', "
+        "'legitimate-interest', or a reference to a signed form.",
+    ),
+    _clean_text("consent", slash=True),
+]
+Source = Annotated[
+    str,
+    Field(min_length=1, max_length=500, description="Provenance note (default: the file name)."),
+    _clean_text("source", slash=True),
+]
+def _check_date(value: str) -> str:
+    try:
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("not a date: use YYYY-MM-DD or an ISO datetime") from None
+    return value
+
+
+ExpiresAt = Annotated[
+    str,
+    Field(
+        min_length=4,
+        max_length=40,
+        description="Date (YYYY-MM-DD) or ISO datetime after which the samples are purged.",
+    ),
+    AfterValidator(_check_date),
+]
+Base64Image = Annotated[
+    str,
+    Field(
+        min_length=1,
+        description="An image file's bytes, base64-encoded (a 'data:image/...;base64,' prefix is "
+        "allowed). Never a path or a URL: the server reads nothing but these bytes.",
+        json_schema_extra={"contentEncoding": "base64"},
+    ),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+class ImageBody(_Strict):
+    image: Base64Image
+
+
+class VerifyBody(_Strict):
+    image_a: Base64Image
+    image_b: Base64Image
+
+
+class EnrolFields(_Strict):
+    """The text fields of an enrolment (multipart form fields or JSON keys)."""
+
+    consent: Consent
+    source: Source | None = None
+    expires_at: ExpiresAt | None = None
+    largest: bool = Field(False, description="Use the largest face of a multi-face photo.")
+
+
+class CreateFields(EnrolFields):
+    name: PersonName
+
+
+class EnrolBody(EnrolFields):
+    images: list[Base64Image] = Field(min_length=1, max_length=MAX_FILES)
+
+
+class CreateBody(CreateFields):
+    images: list[Base64Image] = Field(min_length=1, max_length=MAX_FILES)
+
+
+class RenameBody(_Strict):
+    name: PersonName
+
+
+class MergeBody(_Strict):
+    into: PersonName
+
+
+# --- responses --------------------------------------------------------------------------------
+
+
+class ErrorOut(_Open):
+    code: str = Field(description="Stable machine-readable error name.")
+    message: str
+
+
+class StatusOut(_Strict):
+    status: str
+
+
+class WhoAmIOut(_Strict):
+    name: str
+    scopes: list[Literal["read", "enrol", "admin"]]
+
+
+class DetectionOut(_Open):
+    bbox: list[float] = Field(description="[x1, y1, x2, y2] in image pixels.")
+    score: float
+    landmarks: list[list[float]]
+    landmark_scheme: str
+    detector: str
+
+
+class DetectOut(_Strict):
+    faces: list[DetectionOut]
+
+
+class EmbeddedFaceOut(DetectionOut):
+    embedding: list[float] = Field(description="L2-normalised vector of the space's dimension.")
+
+
+class EmbedOut(_Strict):
+    faces: list[EmbeddedFaceOut]
+    space: dict[str, Any]
+
+
+class VerifyOut(_Open):
+    verified: bool
+    score: float
+    threshold: float
+    operating_point: Literal["fmr", "accuracy"]
+    metric: str
+    model: str
+    face_a: DetectionOut
+    face_b: DetectionOut
+
+
+class CandidateOut(_Strict):
+    person: str
+    score: float
+
+
+class DecisionOut(_Strict):
+    person: str | None
+    accepted: bool
+    score: float | None
+    threshold: float
+
+
+class IdentifiedFaceOut(_Strict):
+    bbox: list[float] = Field(description="[x1, y1, x2, y2] in image pixels.")
+    person: str | None = Field(description="The accepted person, or null for an unknown face.")
+    score: float | None = Field(description="The best candidate's score (null: empty gallery).")
+    decision: DecisionOut
+    candidates: list[CandidateOut]
+
+
+class IdentifyOut(_Strict):
+    faces: list[IdentifiedFaceOut]
+
+
+class AnalyzedFaceOut(_Open):
+    bbox: list[float]
+    detected: bool
+
+
+class AnalyzeOut(_Strict):
+    faces: list[AnalyzedFaceOut]
+
+
+class PersonRowOut(_Strict):
+    name: str
+    samples: int
+    created_at: str
+
+
+class PeopleOut(_Strict):
+    people: list[PersonRowOut]
+
+
+class SampleOut(_Open):
+    id: int
+    source: str
+    consent: str
+    enrolled_at: str
+    enrolled_by: str
+    expires_at: str | None
+    quality: float
+    bbox: list[float]
+
+
+class PersonOut(_Strict):
+    name: str
+    created_at: str
+    samples: list[SampleOut]
+
+
+class SkippedOut(_Open):
+    image: str
+    reason: str
+
+
+class EnrolOut(_Strict):
+    person: str
+    enrolled: int
+    skipped: list[SkippedOut]
+
+
+class RemovedOut(_Strict):
+    removed: int
+
+
+class ReceiptOut(_Open):
+    person: str
+    removed_samples: int
+    verified: bool
+    receipt_sha256: str
+    audit_seq: int
+
+
+class EventOut(_Open):
+    seq: int
+    at: str
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+    hash: str
+
+
+class EventsOut(_Strict):
+    events: list[EventOut]
+
+
+class AuditVerifyOut(_Strict):
+    ok: bool
+    events: int
+    first_bad_seq: int | None
+    message: str

@@ -1,0 +1,608 @@
+/* facewise web page: plain JavaScript, no framework, no build step.
+ *
+ * Safety rule: server and user text is only ever inserted with textContent / text nodes
+ * (see el()); this file never assigns innerHTML. A person's name may be hostile.
+ */
+"use strict";
+
+(() => {
+  const KEY_STORAGE = "facewise.apiKey";
+  const $ = (id) => document.getElementById(id);
+
+  // ---------------------------------------------------------------- DOM helpers
+
+  /** Create an element; string children become text nodes (never parsed as HTML). */
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(props || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name === "class") node.className = value;
+      else if (name === "text") node.textContent = value;
+      else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+      else node.setAttribute(name, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
+  }
+
+  /** A visually hidden text span (read by screen readers, e.g. to name a button's target). */
+  const srOnly = (text) => el("span", { class: "visually-hidden" }, text);
+
+  function fmtNumber(value, digits = 4) {
+    return typeof value === "number" && Number.isFinite(value) ? value.toFixed(digits) : "—";
+  }
+
+  function fmtText(value) {
+    if (value === null || value === undefined || value === "") return "—";
+    if (typeof value === "object") return JSON.stringify(value);
+    return String(value);
+  }
+
+  /** A <dl> from [term, value] pairs; values are text (or Nodes). */
+  function definitionList(pairs, className) {
+    const dl = el("dl", { class: className || "pairs" });
+    for (const [term, value] of pairs) {
+      dl.append(el("dt", null, term), el("dd", null, value instanceof Node ? value : fmtText(value)));
+    }
+    return dl;
+  }
+
+  function setStatus(id, text) {
+    $(id).textContent = text;
+  }
+
+  // ---------------------------------------------------------------- errors
+
+  class ApiError extends Error {
+    constructor(status, code, message, body) {
+      super(message);
+      this.status = status;
+      this.code = code;
+      this.body = body || null;
+    }
+  }
+
+  function showError(error) {
+    let text;
+    if (error instanceof ApiError) {
+      const where = error.status ? `${error.code}, HTTP ${error.status}` : error.code;
+      text = `${error.message} (${where})`;
+    } else {
+      text = `Unexpected problem in the page: ${error && error.message ? error.message : error}`;
+    }
+    $("error-text").textContent = text;
+    $("error").hidden = false;
+  }
+
+  function clearError() {
+    $("error").hidden = true;
+    $("error-text").textContent = "";
+  }
+
+  /** Report a problem with a form field: error region, aria-invalid, focus on the field. */
+  function fieldError(input, message) {
+    input.setAttribute("aria-invalid", "true");
+    input.addEventListener("input", () => input.removeAttribute("aria-invalid"), { once: true });
+    input.addEventListener("change", () => input.removeAttribute("aria-invalid"), { once: true });
+    showError(new ApiError(0, "invalid_input", message));
+    input.focus();
+  }
+
+  // ---------------------------------------------------------------- API
+
+  const getKey = () => sessionStorage.getItem(KEY_STORAGE) || "";
+
+  /** Call the API: JSON back, or an ApiError built from the {"code","message"} body. */
+  async function api(path, { method = "GET", body } = {}) {
+    const key = getKey();
+    if (!key) {
+      $("api-key").focus();
+      throw new ApiError(0, "no_key", "Enter an API key first (API key section).");
+    }
+    const headers = { Accept: "application/json", Authorization: `Bearer ${key}` };
+    let response;
+    try {
+      response = await fetch(path, { method, headers, body, cache: "no-store", credentials: "omit" });
+    } catch (error) {
+      throw new ApiError(0, "network", `Could not reach the server: ${error.message}`);
+    }
+    const raw = await response.text();
+    let data = null;
+    try {
+      data = raw ? JSON.parse(raw) : null;
+    } catch {
+      data = null;
+    }
+    if (!response.ok) {
+      // {"code","message"}; also accept {"error": {...}} and FastAPI's {"detail": ...}.
+      const err = data && typeof data.error === "object" && data.error ? data.error : data || {};
+      const code = typeof err.code === "string" ? err.code : `http_${response.status}`;
+      let message = typeof err.message === "string" ? err.message : null;
+      if (!message && err.detail !== undefined) message = fmtText(err.detail);
+      throw new ApiError(response.status, code, message || response.statusText || "Request failed",
+        err);
+    }
+    if (data === null || typeof data !== "object") {
+      throw new ApiError(response.status, "bad_response", "The server did not answer with JSON.");
+    }
+    return data;
+  }
+
+  const personPath = (name) => `v1/people/${encodeURIComponent(name)}`;
+
+  /**
+   * Run an action for a control: one at a time, error region on failure. The button is
+   * marked aria-disabled rather than disabled so keyboard focus stays on it.
+   */
+  async function busy(button, statusId, workingText, action) {
+    if (button.getAttribute("aria-disabled") === "true") return;
+    clearError();
+    button.setAttribute("aria-disabled", "true");
+    if (statusId) setStatus(statusId, workingText);
+    try {
+      await action();
+    } catch (error) {
+      if (statusId) setStatus(statusId, "Failed: see the error message above.");
+      showError(error);
+    } finally {
+      button.removeAttribute("aria-disabled");
+    }
+  }
+
+  const submitterOf = (form) => form.querySelector('button[type="submit"]');
+
+  // ---------------------------------------------------------------- API key
+
+  async function whoami() {
+    const data = await api("v1/whoami");
+    const scopes = Array.isArray(data.scopes) ? data.scopes.join(", ") : fmtText(data.scopes);
+    setStatus("whoami", `Key “${fmtText(data.name)}” in use — scopes: ${scopes || "none"}.`);
+  }
+
+  $("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = $("api-key");
+    const key = input.value.trim();
+    if (!key) {
+      fieldError(input, "Enter an API key.");
+      return;
+    }
+    sessionStorage.setItem(KEY_STORAGE, key);
+    busy(submitterOf(event.target), "whoami", "Checking the key…", async () => {
+      try {
+        await whoami();
+      } catch (error) {
+        setStatus("whoami", "The key was not accepted.");
+        showError(error);
+      }
+    });
+  });
+
+  $("key-clear").addEventListener("click", () => {
+    sessionStorage.removeItem(KEY_STORAGE);
+    $("api-key").value = "";
+    clearError();
+    setStatus("whoami", "No key in use.");
+  });
+
+  $("error-dismiss").addEventListener("click", () => {
+    clearError();
+    $("main").focus();
+  });
+
+  // ---------------------------------------------------------------- enrol
+
+  function showSkipped(skipped) {
+    if (!skipped.length) return;
+    $("enrol-result").append(
+      el("h3", null, "Skipped photos"),
+      el("ul", null, skipped.map((item) =>
+        el("li", null, `${fmtText(item.image)}: ${fmtText(item.reason)}`))),
+    );
+  }
+
+  $("enrol-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const name = $("enrol-name").value.trim();
+    const consent = $("enrol-consent").value.trim();
+    const source = $("enrol-source").value.trim();
+    const expires = $("enrol-expires").value;
+    const files = Array.from($("enrol-images").files || []);
+    const existing = $("enrol-existing").checked;
+    const largest = $("enrol-largest").checked;
+    if (!name) return fieldError($("enrol-name"), "Enter the person's name.");
+    if (!consent) return fieldError($("enrol-consent"), "Enter the consent basis.");
+    if (!files.length) return fieldError($("enrol-images"), "Choose at least one photo.");
+
+    const body = new FormData();
+    if (!existing) body.append("name", name);
+    body.append("consent", consent);
+    if (source) body.append("source", source);
+    if (expires) body.append("expires_at", expires);
+    if (largest) body.append("largest", "true");
+    for (const file of files) body.append("images", file, file.name);
+    const path = existing ? `${personPath(name)}/samples` : "v1/people";
+
+    busy(submitterOf(form), "enrol-status", "Enrolling…", async () => {
+      $("enrol-result").replaceChildren();
+      let data;
+      try {
+        data = await api(path, { method: "POST", body });
+      } catch (error) {
+        // nothing usable: the error carries the reason for every photo
+        if (error instanceof ApiError && error.body && Array.isArray(error.body.skipped)) {
+          showSkipped(error.body.skipped);
+        }
+        throw error;
+      }
+      const person = fmtText(data.person ?? name);
+      const enrolled = Number(data.enrolled ?? 0);
+      const skipped = Array.isArray(data.skipped) ? data.skipped : [];
+      const summary =
+        `${person}: ${enrolled} sample${enrolled === 1 ? "" : "s"} enrolled` +
+        (skipped.length ? `, ${skipped.length} skipped.` : ".");
+      setStatus("enrol-status", summary);
+      showSkipped(skipped);
+      $("enrol-images").value = "";
+      if (peopleLoaded) loadPeople(true);
+    });
+  });
+
+  // ---------------------------------------------------------------- identify
+
+  /** Decode a File for drawing; null when this browser cannot decode it. */
+  function loadImage(file) {
+    return new Promise((resolve) => {
+      const url = URL.createObjectURL(file);
+      const image = new Image();
+      image.onload = () => resolve({ image, url });
+      image.onerror = () => {
+        URL.revokeObjectURL(url);
+        resolve(null);
+      };
+      image.src = url;
+    });
+  }
+
+  /** The decided name of a face (null = unknown); accepts {person} or {decision:{person}}. */
+  function faceName(face) {
+    if (face.decision && typeof face.decision === "object" && "person" in face.decision) {
+      return face.decision.person ?? null;
+    }
+    return face.person ?? null;
+  }
+
+  function faceScore(face) {
+    if (typeof face.score === "number") return face.score;
+    return face.decision && typeof face.decision.score === "number" ? face.decision.score : null;
+  }
+
+  function faceLabel(face, index) {
+    return `${index + 1}. ${faceName(face) ?? "unknown"}`;
+  }
+
+  function drawFaces(decoded, faces) {
+    const { image } = decoded;
+    const w = image.naturalWidth;
+    const h = image.naturalHeight;
+    // Small photos are drawn larger so that labels stay legible.
+    const scale = Math.max(1, Math.min(4, 640 / Math.max(w, h)));
+    const canvas = el("canvas", { class: "photo", role: "img" });
+    canvas.width = Math.round(w * scale);
+    canvas.height = Math.round(h * scale);
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
+    const line = Math.max(2, Math.round(Math.min(canvas.width, canvas.height) / 160));
+    const fontSize = Math.max(14, Math.round(Math.min(canvas.width, canvas.height) / 24));
+    ctx.font = `600 ${fontSize}px system-ui, sans-serif`;
+    ctx.textBaseline = "top";
+    faces.forEach((face, index) => {
+      const box = Array.isArray(face.bbox) ? face.bbox.map((v) => Number(v) * scale) : null;
+      if (!box || box.length < 4 || box.some((v) => !Number.isFinite(v))) return;
+      const [x1, y1, x2, y2] = box;
+      const known = faceName(face) !== null;
+      const colour = known ? "#0a7d32" : "#b45309";
+      ctx.lineWidth = line;
+      ctx.strokeStyle = colour;
+      ctx.setLineDash(known ? [] : [line * 3, line * 2]); // unknown: dashed, not colour alone
+      ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+      ctx.setLineDash([]);
+      const label = faceLabel(face, index);
+      const pad = Math.round(fontSize / 4);
+      const textWidth = Math.min(ctx.measureText(label).width, canvas.width - 2 * pad);
+      const boxHeight = fontSize + 2 * pad;
+      const lx = Math.max(0, Math.min(x1, canvas.width - textWidth - 2 * pad));
+      const ly = y1 - boxHeight >= 0 ? y1 - boxHeight : Math.min(y2, canvas.height - boxHeight);
+      ctx.fillStyle = colour;
+      ctx.fillRect(lx, ly, textWidth + 2 * pad, boxHeight);
+      ctx.fillStyle = "#ffffff";
+      ctx.fillText(label, lx + pad, ly + pad, textWidth);
+    });
+    return canvas;
+  }
+
+  $("identify-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const file = ($("identify-image").files || [])[0];
+    if (!file) return fieldError($("identify-image"), "Choose a photo to identify.");
+    const top = Math.min(100, Math.max(1, parseInt($("identify-top").value, 10) || 5));
+    const body = new FormData();
+    body.append("image", file, file.name);
+
+    busy(submitterOf(form), "identify-status", "Identifying…", async () => {
+      const out = $("identify-result");
+      out.replaceChildren();
+      const [data, decoded] = await Promise.all([
+        api(`v1/identify?top=${top}`, { method: "POST", body }),
+        loadImage(file),
+      ]);
+      const faces = Array.isArray(data.faces) ? data.faces : [];
+      const names = faces.map((face, i) => faceLabel(face, i));
+      setStatus(
+        "identify-status",
+        faces.length
+          ? `Found ${faces.length} face${faces.length === 1 ? "" : "s"}: ${names.join("; ")}.`
+          : "No face found in the photo.",
+      );
+
+      if (decoded) {
+        const canvas = drawFaces(decoded, faces);
+        canvas.setAttribute(
+          "aria-label",
+          faces.length ? `The photo with faces marked: ${names.join("; ")}` : "The photo, no face found",
+        );
+        out.append(el("figure", null, canvas,
+          el("figcaption", null, "Solid box: recognised. Dashed box: unknown.")));
+        URL.revokeObjectURL(decoded.url);
+      } else {
+        out.append(el("p", { class: "hint" }, "This browser cannot draw the photo; results below."));
+      }
+
+      if (!faces.length) return;
+      out.append(el("h3", null, "Results"));
+      const list = el("ol", { class: "faces" });
+      faces.forEach((face, index) => {
+        const name = faceName(face);
+        const score = faceScore(face);
+        const threshold = face.decision && typeof face.decision.threshold === "number"
+          ? face.decision.threshold : face.threshold;
+        const candidates = Array.isArray(face.candidates) ? face.candidates : [];
+        const item = el("li", { class: name === null ? "face unknown" : "face known" },
+          el("strong", { class: "face-name" }, name ?? "unknown"),
+          ` — score ${fmtNumber(score)}`,
+          typeof threshold === "number" ? ` (threshold ${fmtNumber(threshold)})` : "");
+        if (name === null && candidates.length) {
+          item.append(el("br"), `Closest enrolled person: ${fmtText(candidates[0].person)} ` +
+            `(${fmtNumber(candidates[0].score)}), below the threshold.`);
+        }
+        if (candidates.length) {
+          item.append(el("details", null,
+            el("summary", null, `Candidates for face ${index + 1}`),
+            el("ol", null, candidates.map((c) =>
+              el("li", null, `${fmtText(c.person)}: ${fmtNumber(c.score)}`)))));
+        }
+        list.append(item);
+      });
+      out.append(list);
+    });
+  });
+
+  // ---------------------------------------------------------------- verify
+
+  $("verify-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const a = ($("verify-a").files || [])[0];
+    const b = ($("verify-b").files || [])[0];
+    if (!a) return fieldError($("verify-a"), "Choose the first photo.");
+    if (!b) return fieldError($("verify-b"), "Choose the second photo.");
+    const body = new FormData();
+    body.append("image_a", a, a.name);
+    body.append("image_b", b, b.name);
+
+    busy(submitterOf(form), "verify-status", "Comparing…", async () => {
+      $("verify-result").replaceChildren();
+      const data = await api("v1/verify", { method: "POST", body });
+      const same = data.verified ?? data.same ?? data.match;
+      const score = data.score ?? data.similarity;
+      const verdict = same ? "Same person" : "Different people";
+      setStatus("verify-status",
+        `${verdict}: score ${fmtNumber(score)}, threshold ${fmtNumber(data.threshold)}.`);
+      $("verify-result").append(
+        el("p", { class: same ? "verdict same" : "verdict different" }, verdict),
+        definitionList([
+          ["Score", fmtNumber(score)],
+          ["Threshold", fmtNumber(data.threshold)],
+          ["Operating point", data.operating_point],
+          ["Model", data.model],
+          ["Metric", data.metric],
+        ]),
+      );
+    });
+  });
+
+  // ---------------------------------------------------------------- people
+
+  let peopleLoaded = false;
+
+  function loadPeople(quiet) {
+    const button = $("people-load");
+    return busy(button, quiet ? null : "people-status", "Loading people…", async () => {
+      const data = await api("v1/people");
+      const people = Array.isArray(data.people) ? data.people : [];
+      peopleLoaded = true;
+      setStatus("people-status",
+        `${people.length} ${people.length === 1 ? "person" : "people"} enrolled.`);
+      const list = el("ul", { class: "people" });
+      for (const person of people) {
+        const name = String(person.name);
+        const samples = Number(person.samples ?? 0);
+        list.append(el("li", { class: "person" },
+          el("span", { class: "person-name" }, name),
+          el("span", { class: "hint" },
+            ` ${samples} sample${samples === 1 ? "" : "s"}, since ${fmtText(person.created_at)}`),
+          el("span", { class: "buttons" },
+            el("button", { type: "button", class: "secondary", onclick: () => showPerson(name) },
+              "Show samples", srOnly(` of ${name}`)),
+            el("button", { type: "button", class: "danger", onclick: () => askForget(name) },
+              "Forget…", srOnly(` ${name}`)))));
+      }
+      $("people-result").replaceChildren(people.length ? list : el("p", null, "Nobody yet."));
+    });
+  }
+
+  $("people-load").addEventListener("click", () => loadPeople(false));
+
+  function showPerson(name) {
+    return busy($("people-load"), "people-status", `Loading ${name}…`, async () => {
+      const data = await api(personPath(name));
+      const samples = Array.isArray(data.samples) ? data.samples : [];
+      const heading = el("h3", { id: "person-heading", tabindex: "-1" }, String(data.name ?? name));
+      const list = el("ol", { class: "samples" });
+      for (const s of samples) {
+        list.append(el("li", { class: "sample" }, definitionList([
+          ["Sample", s.id],
+          ["Consent", s.consent],
+          ["Source", s.source],
+          ["Enrolled", s.enrolled_at],
+          ["Enrolled by", s.enrolled_by],
+          ["Expires", s.expires_at ?? "never"],
+          ["Quality", typeof s.quality === "number" ? fmtNumber(s.quality, 3) : s.quality],
+          ["Face box", Array.isArray(s.bbox) ? s.bbox.map((v) => Math.round(v)).join(", ") : s.bbox],
+        ])));
+      }
+      $("person-detail").replaceChildren(
+        heading,
+        el("p", null, `Enrolled since ${fmtText(data.created_at)}; ` +
+          `${samples.length} sample${samples.length === 1 ? "" : "s"}.`),
+        list,
+      );
+      setStatus("people-status", `Showing ${samples.length} sample${samples.length === 1 ? "" : "s"} of ${String(data.name ?? name)}.`);
+      heading.focus();
+    });
+  }
+
+  // ---------------------------------------------------------------- forget
+
+  let pendingForget = null;
+  let receiptUrl = null;
+
+  function askForget(name) {
+    clearError();
+    pendingForget = name;
+    $("forget-name").value = name;
+    $("forget-confirm-text").textContent =
+      `Forget “${name}”? Every sample of this person is erased for good. This cannot be undone.`;
+    $("forget-yes").replaceChildren("Yes, forget ", srOnly(name));
+    $("forget-confirm").hidden = false;
+    $("forget-confirm").focus();
+  }
+
+  function closeConfirm() {
+    pendingForget = null;
+    $("forget-confirm").hidden = true;
+  }
+
+  $("forget-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = $("forget-name").value.trim();
+    if (!name) return fieldError($("forget-name"), "Enter the name of the person to forget.");
+    askForget(name);
+  });
+
+  $("forget-no").addEventListener("click", () => {
+    closeConfirm();
+    setStatus("forget-status", "Cancelled: nobody was forgotten.");
+    $("forget-name").focus();
+  });
+
+  $("forget-confirm").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") $("forget-no").click();
+  });
+
+  $("forget-yes").addEventListener("click", () => {
+    const name = pendingForget;
+    if (!name) return;
+    busy($("forget-yes"), "forget-status", `Forgetting ${name}…`, async () => {
+      const receipt = await api(`${personPath(name)}/forget`, { method: "POST" });
+      closeConfirm();
+      const text = JSON.stringify(receipt, null, 2);
+      if (receiptUrl) URL.revokeObjectURL(receiptUrl);
+      receiptUrl = URL.createObjectURL(new Blob([text + "\n"], { type: "application/json" }));
+      const slug = name.replace(/[^A-Za-z0-9_-]+/g, "_").replace(/^_+|_+$/g, "") || "person";
+      const verified = typeof receipt.verified === "boolean"
+        ? (receipt.verified ? " The erasure was verified." : " The erasure could NOT be verified.")
+        : "";
+      setStatus("forget-status", `Forgot ${name}. Erasure receipt below.${verified}`);
+      const heading = el("h3", { tabindex: "-1" }, "Erasure receipt");
+      $("forget-result").replaceChildren(
+        heading,
+        el("pre", { class: "receipt", tabindex: "0", "aria-label": "Erasure receipt (JSON)" }, text),
+        el("p", null, el("a", { href: receiptUrl, download: `facewise-erasure-receipt-${slug}.json` },
+          "Download the receipt (.json)")),
+      );
+      heading.focus();
+      if (peopleLoaded) {
+        $("person-detail").replaceChildren();
+        loadPeople(true);
+      }
+    });
+  });
+
+  // ---------------------------------------------------------------- audit
+
+  $("audit-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const limit = Math.min(1000, Math.max(1, parseInt($("audit-limit").value, 10) || 100));
+    busy(submitterOf(form), "audit-status", "Loading the audit log…", async () => {
+      const data = await api(`v1/audit?limit=${limit}`);
+      const events = Array.isArray(data.events) ? data.events : [];
+      setStatus("audit-status", `${events.length} event${events.length === 1 ? "" : "s"} shown.`);
+      const list = el("ol", { class: "events" });
+      for (const e of events) {
+        list.append(el("li", { class: "event" },
+          el("p", { class: "event-head" },
+            el("span", { class: "event-seq" }, `#${fmtText(e.seq)} `),
+            el("strong", { class: "event-action" }, fmtText(e.action)),
+            " — ",
+            el("span", { class: "event-subject" }, fmtText(e.subject))),
+          definitionList([
+            ["At", e.at],
+            ["By", e.actor],
+            ["Details", el("code", null, fmtText(e.details))],
+            ["Hash", el("code", { class: "hash" }, fmtText(e.hash))],
+          ], "pairs compact")));
+      }
+      $("audit-result").replaceChildren(events.length ? list : el("p", null, "No events."));
+    });
+  });
+
+  $("audit-verify").addEventListener("click", () => {
+    busy($("audit-verify"), "audit-verify-status", "Verifying the chain…", async () => {
+      const data = await api("v1/audit/verify");
+      const ok = data.ok === true;
+      setStatus("audit-verify-status", ok
+        ? "The audit chain is intact."
+        : "The audit chain is BROKEN: the log was altered.");
+      const rest = Object.entries(data).filter(([k]) => k !== "ok");
+      $("audit-verify-result").replaceChildren(rest.length ? definitionList(rest) : "");
+    });
+  });
+
+  // ---------------------------------------------------------------- start
+
+  const stored = getKey();
+  if (stored) {
+    $("api-key").value = stored;
+    whoami().catch((error) => {
+      setStatus("whoami", "The stored key was not accepted.");
+      showError(error);
+    });
+  }
+})();
