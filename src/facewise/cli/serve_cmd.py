@@ -47,6 +47,12 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
                 "`facewise keys create --scope admin --name me`",
                 err=True,
             )
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(
+        f"facewise: web page http://{shown}:{port}/  API docs http://{shown}:{port}/docs  "
+        f"gallery {settings.home}",
+        err=True,
+    )
     if not _loopback(host):
         click.echo(
             f"warning: listening on {host}, reachable from other machines; put TLS in front",

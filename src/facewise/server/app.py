@@ -8,6 +8,7 @@ and ``/openapi.json`` describe the API; ``/`` and ``/static/`` serve the web pag
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         ),
         lifespan=lifespan,
         dependencies=[Depends(reject_unknown_query)],
+        docs_url=None,  # served below from bundled Swagger UI files, not from a CDN
         redoc_url=None,
         # offline by design: no OpenTelemetry spans, and no exporter from the environment
         telemetry={
@@ -201,9 +203,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             raise NotFound("the web page is not installed")
         return FileResponse(page, media_type="text/html; charset=utf-8")
 
-    app.mount(
-        "/static", StaticFiles(directory=STATIC, html=False, check_dir=False), name="static"
-    )
+    app.mount("/static", StaticFiles(directory=STATIC, html=False, check_dir=False), name="static")
+    _mount_docs(app)
 
     app.add_middleware(Guard, max_body=settings.max_request_bytes, metrics=metrics)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
@@ -216,6 +217,30 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             max_age=600,
         )
     return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the files the fastapi-offline package carries (Apache 2.0), so
+    the page works on a machine without internet; FastAPI's default loads them from a CDN."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+
+    spec = importlib.util.find_spec("fastapi_offline")
+    if spec is None or not spec.submodule_search_locations:
+        log.warning("fastapi-offline is not installed: /docs is off (/openapi.json still works)")
+        return
+    assets = Path(next(iter(spec.submodule_search_locations))) / "static"
+    app.mount("/docs-assets", StaticFiles(directory=assets, html=False), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="facewise API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon.png",
+        )
 
 
 def app_from_env() -> FastAPI:
