@@ -36,7 +36,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(Settings()))
 
 @schema.parametrize()
 @settings(
-    max_examples=6,
+    max_examples=60,
     deadline=None,
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=list(HealthCheck),
