@@ -17,18 +17,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import tempfile
-from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 
 from common import DEFAULT, LFW, ROOT, embed_all, machine, write_result
 from facewise import Engine
 from facewise.compare import space_key
-from facewise.evaluate.metrics import threshold_at_fmr
-from facewise.gallery import Gallery
-from facewise.gallery.records import NewSample
+from facewise.evaluate.cache import resolve_pipeline
+from facewise.evaluate.identify import open_set
 
 THRESHOLD_FILE = ROOT / "src" / "facewise" / "models" / "thresholds.json"
 FPIRS = (0.01, 0.001)
@@ -45,57 +41,33 @@ def load() -> tuple[list[str], np.ndarray, list[str]]:
 def run_protocol(
     vectors: np.ndarray, people: list[str], n_enrol: int, min_photos: int, template: str
 ) -> dict:
-    by_person: dict[str, list[int]] = defaultdict(list)
-    for i, who in enumerate(people):
-        if not np.isnan(vectors[i]).any():
-            by_person[who].append(i)
-    enrolled = {p: idx for p, idx in by_person.items() if len(idx) >= min_photos}
-    distractors = [idx[0] for p, idx in by_person.items() if len(idx) == 1]
-    with tempfile.TemporaryDirectory() as home:
-        gallery = Gallery(Path(home), Engine(), template=template)  # type: ignore[arg-type]
-        space = gallery.engine.space
-        for person, idx in enrolled.items():
-            samples = [
-                NewSample(vectors[i], f"{i:08d}", f"lfw:{i}", 1.0, (0, 0, 1, 1))
-                for i in idx[:n_enrol]
-            ]
-            gallery.store.add_samples(
-                person,
-                space,
-                samples,
-                consent="research benchmark",
-                enrolled_by="benchmark",
-                expires_at=None,
-            )
-        mated = [(p, i) for p, idx in enrolled.items() for i in idx[n_enrol:]]
-        mated_ranked = gallery.rank(vectors[[i for _, i in mated]], top=5)
-        non_mated = gallery.rank(vectors[distractors], top=1)
-        gallery.close()
-    truth = [p for p, _ in mated]
-    rank1 = np.mean(
-        [bool(c) and c[0].person == t for c, t in zip(mated_ranked, truth, strict=True)]
+    """The package's open-set protocol (facewise.evaluate.identify), images without a face left
+    out as this benchmark always did, top-5 candidates."""
+    run = open_set(
+        vectors,
+        people,
+        enrol=n_enrol,
+        min_photos=min_photos,
+        template=template,
+        pipeline=resolve_pipeline(),
+        top=5,
+        count_failures=False,
     )
-    rank5 = np.mean([t in [x.person for x in c] for c, t in zip(mated_ranked, truth, strict=True)])
-    top_non_mated = np.array([c[0].score for c in non_mated])
     out = {
         "template": template,
-        "enrolled_people": len(enrolled),
+        "enrolled_people": run.enrolled_people,
         "samples_per_person": n_enrol,
-        "mated_probes": len(mated),
-        "non_mated_probes": len(distractors),
-        "rank1": float(rank1),
-        "rank5": float(rank5),
+        "mated_probes": run.mated_probes,
+        "non_mated_probes": run.non_mated_probes,
+        "rank1": run.cmc(1),
+        "rank5": run.cmc(5),
         "thresholds": {},
         "fnir": {},
     }
     for fpir in FPIRS:
-        t = threshold_at_fmr(top_non_mated, fpir)
-        hit = [
-            bool(c) and c[0].person == truth_p and c[0].score >= t
-            for c, truth_p in zip(mated_ranked, truth, strict=True)
-        ]
+        t = run.threshold(fpir)
         out["thresholds"][f"fpir={fpir:g}"] = t
-        out["fnir"][f"fpir={fpir:g}"] = float(1 - np.mean(hit))
+        out["fnir"][f"fpir={fpir:g}"] = run.fnir(t)
     return out
 
 

@@ -35,7 +35,9 @@ from common import (
 from facewise.evaluate.metrics import (
     best_threshold,
     eer,
+    fused_kfold,
     kfold_accuracy,
+    pair_scores,
     rates_at,
     tar_at_far,
     threshold_at_fmr,
@@ -48,31 +50,6 @@ CALIBRATED = {  # thresholds.json key -> system
     "facenet": "facewise facenet",
     "facenet+flip": "facewise facenet +flip",
 }
-
-
-def pair_scores(vectors: np.ndarray, ia: np.ndarray, ib: np.ndarray, metric: str) -> np.ndarray:
-    a, b = vectors[ia], vectors[ib]
-    if metric == "euclidean":  # face_recognition's own rule: distance, smaller = same
-        scores = -np.linalg.norm(a - b, axis=1)
-    else:
-        a = a / np.linalg.norm(a, axis=1, keepdims=True)
-        b = b / np.linalg.norm(b, axis=1, keepdims=True)
-        scores = np.sum(a * b, axis=1)
-    return np.where(np.isnan(scores), -np.inf, scores)
-
-
-def fused_kfold(parts: list[np.ndarray], labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
-    """Score fusion without leakage: z-normalise each system's scores by the impostor statistics
-    of the training folds, then add. Returns the fused scores of each fold's test pairs."""
-    fused = np.empty(len(labels))
-    for fold in np.unique(folds):
-        test = folds == fold
-        total = np.zeros(test.sum())
-        for s in parts:
-            train_imp = s[~test & ~labels & np.isfinite(s)]
-            total += (s[test] - train_imp.mean()) / train_imp.std()
-        fused[test] = total
-    return np.where(np.isfinite(fused), fused, -np.inf)
 
 
 def summarise(

@@ -13,7 +13,7 @@ import logging
 
 import click
 
-from facewise.cli import doctor, gallery_cmd, images, models_cmd, serve_cmd
+from facewise.cli import doctor, eval_cmd, gallery_cmd, images, models_cmd, serve_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,5 +33,6 @@ for _command in (
     models_cmd.models_command,
     doctor.doctor,
     *serve_cmd.COMMANDS,
+    *eval_cmd.COMMANDS,
 ):
     main.add_command(_command)

@@ -1,1 +1,40 @@
-"""The evaluation lab: protocols and metrics."""
+"""The evaluation lab: protocols and metrics, with JSON figures and self-contained HTML reports.
+
+    from facewise.evaluate import load_pairs, resolve_pipeline, run_verify
+
+    result = run_verify(load_pairs("lfw/pairs.csv"), resolve_pipeline())
+    result.data["accuracy"], result.write_report("verify.html")
+
+Each ``run_*`` returns an :class:`~facewise.evaluate.report.Evaluation` (``data``: the figures
+the CLI prints with ``--json``; ``write_report``: the HTML). Names load lazily: importing this
+package loads no model and no plotting library.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Evaluation": "report",
+    "Pipeline": "cache",
+    "embed_images": "cache",
+    "resolve_pipeline": "cache",
+    "load_folder": "datasets",
+    "load_labelled": "datasets",
+    "load_manifest": "datasets",
+    "load_pairs": "datasets",
+    "run_budget": "budget",
+    "run_compare": "compare",
+    "run_fairness": "fairness",
+    "run_identify": "identify",
+    "run_robustness": "robustness",
+    "run_verify": "verify",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"facewise.evaluate.{_WHERE[name]}"), name)
+    raise AttributeError(name)

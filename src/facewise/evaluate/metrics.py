@@ -6,6 +6,7 @@ rejected, never dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,3 +116,151 @@ def eer(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float:
     a, b = diff[i - 1], diff[i]
     w = a / (a - b)
     return float((1 - w) * (fmr[i - 1] + fnmr[i - 1]) / 2 + w * (fmr[i] + fnmr[i]) / 2)
+
+
+# --- scores from vectors --------------------------------------------------------------------------
+
+
+def pair_scores(
+    vectors: npt.ArrayLike, ia: npt.ArrayLike, ib: npt.ArrayLike, metric: str = "cosine"
+) -> Scores:
+    """Scores of pairs (``ia[k]``, ``ib[k]``) of rows of ``vectors`` (N, D) float: cosine
+    similarity, or minus the Euclidean distance for ``metric="euclidean"``. A row of NaN stands for
+    an image without a face: its pairs score ``-inf`` (always rejected)."""
+    v = np.asarray(vectors)  # computed in the vectors' own precision, returned as float64
+    a, b = v[np.asarray(ia)], v[np.asarray(ib)]
+    if metric == "euclidean":  # face_recognition's own rule: distance, smaller = same
+        scores = -np.linalg.norm(a - b, axis=1)
+    else:
+        a = a / np.linalg.norm(a, axis=1, keepdims=True)
+        b = b / np.linalg.norm(b, axis=1, keepdims=True)
+        scores = np.sum(a * b, axis=1)
+    return np.where(np.isnan(scores), -np.inf, scores).astype(np.float64)
+
+
+def fused_kfold(parts: list[npt.ArrayLike], labels: npt.ArrayLike, folds: npt.ArrayLike) -> Scores:
+    """Score fusion without leakage: z-normalise each system's scores by the impostor statistics
+    of the training folds, then add. Returns the fused scores of each fold's test pairs."""
+    y = np.asarray(labels, dtype=bool)
+    f = np.asarray(folds)
+    fused = np.empty(len(y))
+    for fold in np.unique(f):
+        test = f == fold
+        total = np.zeros(test.sum())
+        for part in parts:
+            s = np.asarray(part, dtype=np.float64)
+            train_imp = s[~test & ~y & np.isfinite(s)]
+            total += (s[test] - train_imp.mean()) / train_imp.std()
+        fused[test] = total
+    return np.where(np.isfinite(fused), fused, -np.inf)
+
+
+# --- curves ---------------------------------------------------------------------------------------
+
+
+def roc_curve(scores: npt.ArrayLike, labels: npt.ArrayLike) -> tuple[Scores, Scores, Scores]:
+    """(false-match rate, true-match rate, threshold) at every distinct decision, threshold
+    rising (so both rates fall from 1 towards 0)."""
+    s, y = _arrays(scores, labels)
+    cands = candidate_thresholds(s)
+    imp, gen = np.sort(s[~y]), np.sort(s[y])
+    fmr = 1 - np.searchsorted(imp, cands, side="left") / len(imp)
+    tmr = 1 - np.searchsorted(gen, cands, side="left") / len(gen)
+    return fmr, tmr, cands
+
+
+def roc_auc(scores: npt.ArrayLike, labels: npt.ArrayLike) -> float:
+    """Area under the ROC curve: the chance that a random genuine pair outscores a random impostor
+    pair, ties counted half (Mann-Whitney U / (n_genuine * n_impostor))."""
+    s, y = _arrays(scores, labels)
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    mid_rank = ends - (counts - 1) / 2  # 1-based average rank of each distinct value
+    ranks = mid_rank[inverse]
+    n_gen, n_imp = int(y.sum()), int((~y).sum())
+    u = ranks[y].sum() - n_gen * (n_gen + 1) / 2
+    return float(u / (n_gen * n_imp))
+
+
+# --- how far the data carry -----------------------------------------------------------------------
+
+
+def min_impostors_for(far: float) -> int:
+    """The fewest impostor pairs at which a false-accept rate of ``far`` means anything: one
+    false accept must be allowed (``n * far >= 1``); below that, "TAR at FAR" is TAR at zero false
+    accepts on this sample, whatever the target."""
+    return int(np.ceil(1 / far - 1e-9))
+
+
+def far_supported(n_impostors: int, far: float) -> bool:
+    return n_impostors >= min_impostors_for(far)
+
+
+# --- confidence intervals -------------------------------------------------------------------------
+
+
+def _log_binom_cdf(k: int, n: int, p: float) -> float:
+    """log P(X <= k) for X ~ Binomial(n, p), 0 <= k < n, 0 < p < 1 (exact sum in log space)."""
+    j = np.arange(k + 1, dtype=np.float64)
+    # log C(n, j) by a running sum of log((n - i + 1) / i)
+    steps = np.log((n - j[1:] + 1) / j[1:])
+    log_choose = np.concatenate([[0.0], np.cumsum(steps)])
+    terms = log_choose + j * np.log(p) + (n - j) * np.log1p(-p)
+    top = terms.max()
+    return float(top + np.log(np.exp(terms - top).sum()))
+
+
+def _solve(target: float, fn: Callable[[float], float], increasing: bool) -> float:
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        above = fn(mid) > target
+        if above == increasing:
+            hi = mid
+        else:
+            lo = mid
+    return (lo + hi) / 2
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) two-sided binomial interval for ``k`` events in ``n`` trials.
+    Assumes independent trials."""
+    if n <= 0:
+        return (0.0, 1.0)
+    if not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    tail = np.log((1 - confidence) / 2)
+    # lower: P(X >= k | p) = tail, i.e. P(X <= k - 1 | p) = 1 - tail (falls as p rises)
+    lower = (
+        0.0
+        if k == 0
+        else _solve(
+            np.log1p(-np.exp(tail)), lambda p: _log_binom_cdf(k - 1, n, p), increasing=False
+        )
+    )
+    # upper: P(X <= k | p) = tail (falls as p rises)
+    upper = 1.0 if k == n else _solve(tail, lambda p: _log_binom_cdf(k, n, p), increasing=False)
+    return (lower, upper)
+
+
+def stratified_resamples(strata: npt.ArrayLike, reps: int, seed: int = 0) -> npt.NDArray[np.int64]:
+    """``reps`` bootstrap resamples (reps, N) of indices 0..N-1, drawn with replacement within
+    each stratum (so every resample keeps each stratum's size)."""
+    keys = np.asarray(strata)
+    rng = np.random.default_rng(seed)
+    out = np.empty((reps, len(keys)), dtype=np.int64)
+    for value in np.unique(keys):
+        members = np.flatnonzero(keys == value)
+        out[:, members] = members[rng.integers(0, len(members), size=(reps, len(members)))]
+    return out
+
+
+def percentile_ci(values: npt.ArrayLike, confidence: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of bootstrap replicates (NaN replicates ignored)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return (float("nan"), float("nan"))
+    tail = (1 - confidence) / 2 * 100
+    lo, hi = np.percentile(v, [tail, 100 - tail])
+    return (float(lo), float(hi))

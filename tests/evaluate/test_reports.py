@@ -1,0 +1,53 @@
+"""Every command's HTML report opens in headless Chromium with all its plots, and carries the
+same numbers as the command's --json output."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import Run
+
+pytestmark = [pytest.mark.models, pytest.mark.data]
+
+RUNS = ["verify_run", "identify_run", "fairness_run", "robustness_run", "budget_run", "compare_run"]
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_report_opens_with_its_plots(name: str, request, browser) -> None:  # type: ignore[no-untyped-def]
+    run: Run = request.getfixturevalue(name)
+    assert run.data["report"] == str(run.report)
+    page = browser.new_page()
+    blocked: list[str] = []
+    page.route(
+        "**/*",
+        lambda route: (
+            (blocked.append(route.request.url), route.abort())
+            if not route.request.url.startswith(("file:", "data:"))
+            else route.continue_()
+        ),
+    )
+    page.goto(run.report.as_uri())
+    page.wait_for_load_state("load")
+    sizes = page.evaluate(
+        "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+    )
+    assert len(sizes) >= 1
+    assert all(done and w > 0 and h > 0 for done, w, h in sizes), sizes
+    assert blocked == []  # self-contained: nothing fetched from anywhere
+    embedded = json.loads(page.locator("#facewise-result").text_content() or "{}")
+    expected = {k: v for k, v in run.data.items() if k != "report"}
+    assert embedded == expected
+    text = page.locator("body").inner_text()
+    assert page.title() and "How these figures were made" in text
+    page.close()
+    headline = {
+        "verify_run": lambda d: f"{100 * d['accuracy']:.2f}%",
+        "identify_run": lambda d: f"{100 * d['rank1']:.2f}%",
+        "fairness_run": lambda d: f"{d['threshold']:.4f}",
+        "robustness_run": lambda d: f"{100 * d['clean']['accuracy']:.2f}%",
+        "budget_run": lambda d: d["configs"][0]["config"],
+        "compare_run": lambda d: f"{100 * d['systems'][1]['accuracy']:.2f}%",
+    }[name](run.data)
+    assert headline in text
