@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import read_csv
 from facewise.cli.main import main
+from testdata import read_csv
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import read_csv
 from facewise import EmbeddingSpaceMismatch, Engine
 from facewise.gallery import Gallery
 from facewise.gallery.forget import verify_receipt
+from testdata import read_csv
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 

@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import dataset, read_csv
 from facewise import Engine, InvalidInput
 from facewise.analyze.age_gender import AgeGenderAnalyzer, age_expectation
 from facewise.analyze.pose import MEAN_SHAPE, MIRROR_PAIRS, PoseAnalyzer
 from facewise.analyze.quality import QualityAnalyzer, error_versus_discard
 from facewise.io import load_image
 from facewise.types import BBox, Detection
+from testdata import dataset, read_csv
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 

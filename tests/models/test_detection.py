@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import read_csv
 from facewise.io import load_image
 from facewise.registry import create_detector
 from facewise.settings import Settings
 from facewise.types import BBox
+from testdata import read_csv
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 

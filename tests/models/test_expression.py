@@ -24,7 +24,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import dataset, read_csv
 from facewise.analyze import expression as E
 from facewise.analyze.expression import (
     LABELS,
@@ -35,6 +34,7 @@ from facewise.analyze.expression import (
     normalise,
 )
 from facewise.types import BBox, Detection
+from testdata import dataset, read_csv
 
 pytestmark = pytest.mark.models
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import read_csv
 from facewise import EmbeddingSpaceMismatch, Engine, NoFaceFound
 from facewise.compare import similarity
 from facewise.evaluate.metrics import rates_at
+from testdata import read_csv
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
