@@ -54,6 +54,7 @@ bench: $(PEER)/.installed
 	$(BIN)/python benchmarks/enrol_rate.py
 	$(BIN)/python benchmarks/analysis_accuracy.py
 	$(BIN)/python benchmarks/eval_lfw.py --mmod
+	$(BIN)/python benchmarks/serve_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
