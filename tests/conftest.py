@@ -73,10 +73,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():  # type: ignore[no-untyped-def]
     """Headless Debian Chromium driven by Playwright; nothing is downloaded. `make test` installs
-    the chromium package when it is missing."""
+    the chromium package when it is missing. Per module: Playwright's sync API keeps an event loop
+    running in this thread while it is open, which would break later tests that use asyncio."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not installed (make test installs Debian's chromium)")
     from playwright.sync_api import sync_playwright

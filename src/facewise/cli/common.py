@@ -92,7 +92,8 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar
 detector_option = click.option(
     "--detector",
     default=None,
-    help="Detector: hog (default), mmod, mtcnn, or a cascade like hog+mtcnn.",
+    help="Detector: hog, mmod, mtcnn, or a cascade like hog+mtcnn (default: the embedding "
+    "model's own, hog+mtcnn for dlib-resnet, mtcnn for facenet).",
 )
 model_option = click.option(
     "--model", "embedder", default=None, help="Embedding model: dlib-resnet (default) or facenet."
