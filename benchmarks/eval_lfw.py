@@ -24,11 +24,15 @@ The same runs from the command line (LFW=../shared/datasets/identity/lfw_gray):
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
+import io
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from common import LFW, RESULTS, ROOT, machine, write_result
@@ -176,6 +180,22 @@ def summary(name: str, d: dict[str, Any]) -> list[str]:
     return []
 
 
+def tile_plots(report: Path, target: Path, columns: int = 3) -> None:
+    """The report's embedded PNG plots side by side in one PNG (rows of ``columns``)."""
+    from PIL import Image
+
+    found = re.findall(r'src="data:image/png;base64,([^"]+)"', report.read_text())
+    plots = [Image.open(io.BytesIO(base64.b64decode(b))).convert("RGB") for b in found]
+    if not plots:
+        return
+    w, h = max(p.width for p in plots), max(p.height for p in plots)
+    rows = -(-len(plots) // columns)
+    sheet = Image.new("RGB", (w * min(columns, len(plots)), h * rows), "white")
+    for i, p in enumerate(plots):
+        sheet.paste(p, ((i % columns) * w, (i // columns) * h))
+    sheet.save(target, optimize=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated run names")
@@ -232,7 +252,9 @@ def main() -> None:
         print(f"{name} ...", flush=True)
         ev = runs[name]()
         ev.write_json(RESULTS / f"eval-{name}-{day}.json")
-        ev.write_report(RESULTS / f"eval-{name}-{day}.html")
+        report = ev.write_report(RESULTS / f"eval-{name}-{day}.html")
+        if name == "robustness":  # the curves, as one picture for the README
+            tile_plots(report, RESULTS / f"eval-{name}-{day}.png")
         done[name] = {"seconds": round(time.perf_counter() - start, 1), "data": ev.data}
         print(f"{name}: {done[name]['seconds']} s", flush=True)
     info = machine()
