@@ -123,6 +123,11 @@ def test_web_page_and_static_files(api: Api) -> None:
     page = api.call("GET", "/", who=None)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert page.text == api.call("GET", "/static/index.html", who=None).text
+    # no other site may frame the page or sniff types, on pages and API answers alike
+    for response in (page, api.call("GET", "/v1/people", who=None)):
+        assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
     assert api.call("GET", "/static/../app.py", who=None).status_code == 404
     assert api.call("GET", "/static/%2e%2e/app.py", who=None).status_code == 404
     assert api.call("GET", "/static/nothing.js", who=None).json()["code"] == "not_found"

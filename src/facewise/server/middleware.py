@@ -65,6 +65,10 @@ class Guard:
                 state["started"], state["status"] = True, message["status"]
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("x-content-type-options", "nosniff")
+                # no other site may frame the page (clickjacking); a meta tag cannot say this
+                headers.setdefault("content-security-policy", "frame-ancestors 'none'")
+                headers.setdefault("x-frame-options", "DENY")
+                headers.setdefault("referrer-policy", "no-referrer")
             await send(message)
 
         async def reply(status: int, code: str, message: str) -> None:
