@@ -79,6 +79,14 @@ class EmbeddingSpaceMismatch(FacewiseError):
     http_status = 409
 
 
+class Conflict(FacewiseError):
+    """The change clashes with what is stored (a new person's name is taken)."""
+
+    code = "conflict"
+    exit_code = 2
+    http_status = 409
+
+
 class ConfigError(FacewiseError):
     """A setting in the config file or environment has a bad value."""
 

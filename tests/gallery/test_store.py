@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from facewise.errors import EmbeddingSpaceMismatch, FacewiseError, InvalidInput
+from facewise.errors import Conflict, EmbeddingSpaceMismatch, FacewiseError, InvalidInput
 from facewise.gallery.audit import verify_chain
 from facewise.gallery.milvus_store import MilvusStore
 from facewise.gallery.records import NewSample
@@ -477,3 +477,16 @@ def test_milvus_store_is_closed_cleanly(milvus: MilvusStore) -> None:
     milvus.close()  # idempotent
     with pytest.raises(FacewiseError, match="closed"):
         add(milvus, "A", 1)
+
+
+def test_a_new_person_must_not_exist(store: Store) -> None:
+    """Creating a person (new=True) is decided inside the enrolment's own transaction: a taken
+    name is a Conflict and adds nothing, so two writers creating one name cannot both win."""
+    assert store.add_samples("Ada", SPACE, [sample(1)], consent="c", enrolled_by="t",
+                             expires_at=None, new=True)
+    events = len(store.events())
+    with pytest.raises(Conflict):
+        store.add_samples("Ada", SPACE, [sample(2)], consent="c", enrolled_by="t",
+                          expires_at=None, new=True)
+    assert [(p.name, p.samples) for p in store.people()] == [("Ada", 1)]
+    assert len(store.events()) == events and not store.has_image("Ada", f"{2:064x}")

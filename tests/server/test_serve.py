@@ -216,3 +216,31 @@ def test_revocation_reaches_every_worker(server: dict[str, Any]) -> None:
         cli(home, "keys", "revoke", made["id"])
     for _ in range(6):  # new connections, spread over the workers
         assert httpx.get(f"{url}/v1/whoami", headers=headers).status_code == 401
+
+
+def test_one_new_name_created_at_once_by_many_clients(
+    server: dict[str, Any], lfw_people: dict[str, list[Path]]
+) -> None:
+    """Several clients create the same new person at once (spread over both workers): exactly
+    one wins with 201, the others get 409, and the person holds only the winner's sample."""
+    url, key = server["url"], server["keys"]["enrol"]
+    photos = lfw_people["Hugo_Chavez"][6:12]
+    statuses: list[int] = []
+    start = threading.Barrier(len(photos))
+
+    def create(photo: Path) -> None:
+        with httpx.Client(base_url=url, timeout=60,
+                          headers={"Authorization": f"Bearer {key}"}) as client:
+            start.wait()
+            response = client.post("/v1/people", data={"name": "Raced", "consent": "consent"},
+                                   files={"images": (photo.name, photo.read_bytes())})
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=create, args=(p,)) for p in photos]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201] + [409] * (len(photos) - 1), statuses
+    person = httpx.get(f"{url}/v1/people/Raced", headers={"Authorization": f"Bearer {key}"})
+    assert len(person.json()["samples"]) == 1

@@ -225,7 +225,10 @@ class Gallery:
         consent: str,
         expires_at: str | None,
         enrolled_by: str,
+        new_person: bool = False,
     ) -> EnrolResult:
+        """Store prepared samples for ``person``; with ``new_person`` the name must be free
+        (:class:`~facewise.errors.Conflict` otherwise, decided atomically by the store)."""
         if expires_at is not None:
             expires_at = _iso(expires_at)
         with self._lock:
@@ -238,6 +241,7 @@ class Gallery:
                 consent=consent,
                 enrolled_by=enrolled_by,
                 expires_at=expires_at,
+                new=new_person,
             )
             if (
                 ids

@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy as np
 import numpy.typing as npt
 
-from facewise.errors import EmbeddingSpaceMismatch, FacewiseError, InvalidInput
+from facewise.errors import Conflict, EmbeddingSpaceMismatch, FacewiseError, InvalidInput
 from facewise.gallery.audit import GENESIS, event_hash
 from facewise.gallery.records import AuditEvent, NewSample, Person, SampleInfo, utc_now
 from facewise.gallery.sqlite_store import _check_name
@@ -537,8 +537,10 @@ class MilvusStore:
     # --- samples ----------------------------------------------------------------------------------
 
     def add_samples(self, name: str, space: EmbeddingSpace, samples: list[NewSample], *,
-                    consent: str, enrolled_by: str, expires_at: str | None) -> list[int]:
-        """Enrol ``samples`` for ``name`` (created if new); returns their ids.
+                    consent: str, enrolled_by: str, expires_at: str | None,
+                    new: bool = False) -> list[int]:
+        """Enrol ``samples`` for ``name`` (created if new); returns their ids. With ``new`` the
+        person must not exist yet (:class:`Conflict`; checked under this process's write lock).
 
         All or nothing as far as Milvus allows: the samples go in with one insert call (which
         Milvus Lite writes as one WAL record), are read back, and on any failure (the insert,
@@ -577,6 +579,8 @@ class MilvusStore:
             try:
                 bound = self._bind_space(space)
                 row = self._person_row(name)
+                if new and row is not None:
+                    raise Conflict(f"a person named {name!r} exists already")
                 if row is None:
                     person_id = self._take_ids("next_person", 1)[0]
                     self._insert("people", [{"id": person_id, "name": name, "created_at": now,

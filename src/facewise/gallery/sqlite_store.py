@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facewise.errors import EmbeddingSpaceMismatch, InvalidInput
+from facewise.errors import Conflict, EmbeddingSpaceMismatch, InvalidInput
 from facewise.gallery.audit import GENESIS, event_hash
 from facewise.gallery.records import AuditEvent, NewSample, Person, SampleInfo, utc_now
 from facewise.types import EmbeddingSpace
@@ -208,8 +208,11 @@ class SqliteStore:
         consent: str,
         enrolled_by: str,
         expires_at: str | None,
+        new: bool = False,
     ) -> list[int]:
-        """Enrol ``samples`` for ``name`` (created if new) in one transaction; returns row ids."""
+        """Enrol ``samples`` for ``name`` (created if new) in one transaction; returns row ids.
+        With ``new`` the person must not exist yet (:class:`Conflict`), checked in the same
+        transaction, so two processes creating one name cannot both succeed."""
         _check_name(name)
         if not consent.strip():
             raise InvalidInput("a consent basis is required to enrol a face")
@@ -225,6 +228,8 @@ class SqliteStore:
             db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES('space', ?)", (_space_json(space),)
             )
+            if new and db.execute("SELECT 1 FROM people WHERE name = ?", (name,)).fetchone():
+                raise Conflict(f"a person named {name!r} exists already")
             db.execute("INSERT OR IGNORE INTO people(name, created_at) VALUES(?, ?)", (name, now))
             person_id = db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()[0]
             ids = []

@@ -28,12 +28,6 @@ class NotFound(FacewiseError):
     http_status = 404
 
 
-class Conflict(FacewiseError):
-    code = "conflict"
-    exit_code = 2
-    http_status = 409
-
-
 class Unauthorized(FacewiseError):
     code = "unauthorized"
     exit_code = 2

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 
 from facewise.cli.render import enrol_dict, people_dict, person_dict
-from facewise.errors import FacewiseError, InvalidInput
+from facewise.errors import Conflict, FacewiseError, InvalidInput
 from facewise.gallery.gallery import EnrolResult
 from facewise.io import image_sha256
-from facewise.server.errors import Conflict, NotFound, NothingEnrolled
+from facewise.server.errors import NotFound, NothingEnrolled
 from facewise.server.keys import ApiKey
 from facewise.server.routes import AUTH, IMAGE, errors
 from facewise.server.schemas import (
@@ -42,10 +42,14 @@ def _require(svc: Services, name: str) -> None:
         raise NotFound(f"no person named {name!r} in the gallery")
 
 
-def _enrol(svc: Services, person: str, parsed: Parsed, key: ApiKey) -> EnrolResult:
+def _enrol(
+    svc: Services, person: str, parsed: Parsed, key: ApiKey, *, new: bool = False
+) -> EnrolResult:
     """One face from each upload; uploads already enrolled for ``person`` (same bytes) or
     repeated in the request are skipped, and so is an upload without exactly one face (unless
-    ``largest``), with the reason. Nothing usable at all is 422 ``nothing_enrolled``."""
+    ``largest``), with the reason. Nothing usable at all is 422 ``nothing_enrolled``. With
+    ``new`` the person must not exist: 409, decided by the store in the enrolment's own
+    transaction (two workers creating one name cannot both succeed)."""
     fields = parsed.fields
     assert isinstance(fields, EnrolFields)
     gallery = svc.gallery
@@ -79,6 +83,7 @@ def _enrol(svc: Services, person: str, parsed: Parsed, key: ApiKey) -> EnrolResu
         consent=fields.consent,
         expires_at=fields.expires_at,
         enrolled_by=actor(key),
+        new_person=new,
     )
 
 
@@ -104,7 +109,7 @@ def create_person(
     name = parsed.fields.name
     if svc.gallery.store.person(name) is not None:
         raise Conflict(f"a person named {name!r} exists already; add samples to them instead")
-    return enrol_dict(_enrol(svc, name, parsed, key))
+    return enrol_dict(_enrol(svc, name, parsed, key, new=True))
 
 
 @router.get("/{name}", response_model=PersonOut, responses=errors(*AUTH, 404))
