@@ -19,6 +19,7 @@ from facewise.cli.common import (
     model_option,
     quiet_option,
 )
+from facewise.settings import load_settings
 
 F = Callable[..., Any]
 
@@ -130,12 +131,6 @@ def _bars(quiet: bool) -> Iterator[_Bars]:
         bars.close()
 
 
-def _settings() -> Any:
-    from facewise.settings import load_settings
-
-    return load_settings()
-
-
 def _pipeline(settings: Any, embedder: str | None, detector: str | None, flip: bool | None) -> Any:
     from facewise.evaluate.cache import resolve_pipeline
 
@@ -226,7 +221,7 @@ def verify_cmd(
     """1:1 verification over a pairs file: k-fold accuracy, ROC, EER, TAR at FAR."""
     from facewise.evaluate.verify import run_verify
 
-    settings = _settings()
+    settings = load_settings()
     pipeline = _pipeline(settings, embedder, detector, flip)
     pairs = _pairs(pairs_file, root, folds, limit)
     with _bars(quiet) as bars:
@@ -301,7 +296,7 @@ def identify_cmd(
     from facewise.evaluate.datasets import load_labelled
     from facewise.evaluate.identify import run_identify
 
-    settings = _settings()
+    settings = load_settings()
     pipeline = _pipeline(settings, embedder, detector, flip)
     labelled = load_labelled(manifest, root)
     if limit:
@@ -402,7 +397,7 @@ def fairness_cmd(
     from facewise.evaluate.datasets import load_manifest
     from facewise.evaluate.fairness import run_fairness
 
-    settings = _settings()
+    settings = load_settings()
     pipeline = _pipeline(settings, embedder, detector, flip)
     labelled = load_manifest(manifest, root)
     pairs = _pairs(pairs_file, root, None, limit) if pairs_file is not None else None
@@ -484,7 +479,7 @@ def robustness_cmd(
     """Accuracy and TAR at FAR as the probe images get smaller, blurrier, noisier..."""
     from facewise.evaluate.robustness import KINDS, parse_degradations, run_robustness
 
-    settings = _settings()
+    settings = load_settings()
     pipeline = _pipeline(settings, embedder, detector, flip)
     pairs = _pairs(pairs_file, root, folds, limit)
     todo = parse_degradations(list(degradations) or list(KINDS))
@@ -551,7 +546,7 @@ def budget_cmd(
     from facewise.evaluate.budget import configurations, run_budget
     from facewise.evaluate.datasets import DatasetError
 
-    settings = _settings()
+    settings = load_settings()
     flip_values = [f.strip() for f in flips.split(",") if f.strip()]
     if flip is not None:
         flip_values = ["on" if flip else "off"]
@@ -634,7 +629,7 @@ def compare_cmd(
 
     if flip is not None:
         raise DatasetError("compare: say flip or noflip in each --system, not --flip/--no-flip")
-    settings = _settings()
+    settings = load_settings()
     pipelines = [parse_system(s, settings) for s in systems]
     pairs = _pairs(pairs_file, root, folds, limit)
     with _bars(quiet) as bars:

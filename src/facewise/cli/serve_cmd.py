@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
 import click
 
 from facewise.cli.common import emit_json, handle_errors, json_option, print_table
-
-
-def _settings() -> Any:
-    from facewise.settings import load_settings
-
-    return load_settings()
+from facewise.settings import load_settings
 
 
 @click.command("serve")
@@ -39,7 +33,7 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
 
     from facewise.server.keys import KeyStore
 
-    settings = _settings()  # a bad setting fails here, once, not in every worker
+    settings = load_settings()  # a bad setting fails here, once, not in every worker
     with KeyStore(settings.home) as keys:
         if not any(k.revoked_at is None for k in keys.list()):
             click.echo(
@@ -98,7 +92,7 @@ def keys_create(scope: str, name: str | None, as_json: bool) -> None:
     """Create a key; it is shown this once, only its hash is stored."""
     from facewise.server.keys import KeyStore
 
-    with KeyStore(_settings().home) as store:
+    with KeyStore(load_settings().home) as store:
         key, record = store.create(scope, name=name)
     if as_json:
         emit_json({"key": key, **record.as_dict()})
@@ -118,7 +112,7 @@ def keys_list(as_json: bool) -> None:
     """Every key: id, name, scope, created, revoked (never the key itself)."""
     from facewise.server.keys import KeyStore
 
-    with KeyStore(_settings().home) as store:
+    with KeyStore(load_settings().home) as store:
         rows = store.list()
     if as_json:
         emit_json({"keys": [k.as_dict() for k in rows]})
@@ -138,7 +132,7 @@ def keys_revoke(key_id: str, as_json: bool) -> None:
     """Revoke the key with id (or name) KEY_ID; it stops working at once, in every worker."""
     from facewise.server.keys import KeyStore
 
-    with KeyStore(_settings().home) as store:
+    with KeyStore(load_settings().home) as store:
         record = store.revoke(key_id)
     if as_json:
         emit_json({"revoked": record.id, "name": record.name, "revoked_at": record.revoked_at})
