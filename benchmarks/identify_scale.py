@@ -8,19 +8,30 @@ carries); the per-image spread of real deviations is resampled, so some samples 
 others, as in LFW. A synthetic gallery draws identity means from the Gaussian, then samples =
 mean + within-person noise, L2-normalised. Probes are other samples of enrolled identities.
 
-For each size: index build time, memory, enrol rate, batch-1 top-5 latency (p50/p99 over
---queries probes), recall@1 against exact search, and in the same run the linear scan a
-face_recognition user writes (``gallery @ q``, and face_recognition's own
-``np.linalg.norm(gallery - q, axis=1)``), with the speed ratio.
+For each size: index build time, memory (the index's own bytes, and the process's resident memory,
+peak and steady, against the raw float32 vectors), the index file's save/load time and size, enrol
+rate, batch-1 top-5 latency (p50/p99 over --queries probes), recall@1 against exact search, and in
+the same run the linear scan a face_recognition user writes (``gallery @ q``, and
+face_recognition's own ``np.linalg.norm(gallery - q, axis=1)``), with the speed ratio.
 
-    python benchmarks/identify_scale.py [--sizes 10000 100000 1000000] [--queries 1000]
+Sizes up to 10M fit 24 GB: the gallery is generated in chunks straight into one float32 array,
+which the index takes over (``build_index(copy=False)``); exact ground truth is computed in blocks.
+
+    python benchmarks/identify_scale.py [--sizes 10000,100000,1000000,10000000] [--queries 1000]
+
+Reusable: :func:`face_model` (the fitted model, cached) and :func:`generate` (gallery and probes
+from it) are what other benchmarks import.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
+import json
 import os
 import resource
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from common import DEFAULT, LFW, embed_all, lfw_pairs, machine, write_result
-from facewise.gallery.index import EXACT_LIMIT, IVFIndex, build_index
+from common import CACHE, DEFAULT, LFW, embed_all, lfw_pairs, machine, write_result
+from facewise.gallery.index import EXACT_LIMIT, IVFIndex, build_index, load_index, save_index
 
 
 @dataclass
@@ -85,14 +96,41 @@ def fit_model(workers: int) -> FaceModel:
     return model
 
 
+_MODEL_CACHE = CACHE / "identify_scale_model.npz"
+
+
+def face_model(workers: int = 2, *, fresh: bool = False) -> FaceModel:
+    """The face-like vector model: :func:`fit_model` once, then cached in benchmarks/.cache (a few
+    hundred KB; the LFW embeddings it is fitted to are cached by ``embed_all`` as well)."""
+    if _MODEL_CACHE.is_file() and not fresh:
+        data = np.load(_MODEL_CACHE, allow_pickle=False)
+        return FaceModel(data["mean"], data["between"], data["within"], data["spread"],
+                         json.loads(str(data["stats"])))
+    model = fit_model(workers)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(_MODEL_CACHE, mean=model.mean, between=model.between, within=model.within,
+             spread=model.spread, stats=json.dumps(model.stats))
+    return model
+
+
 def generate(model: FaceModel, n: int, per_identity: int, n_probes: int, *, seed: int,
-             chunk: int = 50_000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """gallery (n, D) float32, its identity (n,), probes (n_probes, D) float32 (fresh samples of
-    enrolled identities), their identity (n_probes,)."""
+             chunk: int = 50_000, out: np.ndarray | None = None,
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Face-like vectors: gallery (n, D) float32 L2-normalised, its identity (n,) int64, probes
+    (n_probes, D) float32 (fresh samples of enrolled identities), their identity (n_probes,).
+
+    Written chunk by chunk (``chunk`` identities at a time, ~100 MB of temporaries) straight into
+    one float32 array, ``out`` when given (shape (n, D), float32, C-contiguous), so 10M x 128
+    needs the 5.1 GB of the result and little more. The same seed gives the same vectors whatever
+    the chunk."""
     rng = np.random.default_rng(seed)
     dim = len(model.mean)
     n_ids = -(-n // per_identity)
-    gallery = np.empty((n, dim), np.float32)
+    if out is None:
+        out = np.empty((n, dim), np.float32)
+    elif out.shape != (n, dim) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {(n, dim)}")
+    gallery = out
     owner = np.repeat(np.arange(n_ids), per_identity)[:n]
     probe_owner = rng.choice(n_ids, size=n_probes, replace=n_probes > n_ids)
     probes = np.empty((n_probes, dim), np.float32)
@@ -104,13 +142,47 @@ def generate(model: FaceModel, n: int, per_identity: int, n_probes: int, *, seed
     for start in range(0, n_ids, chunk):
         stop = min(n_ids, start + chunk)
         means = model.mean + rng.standard_normal((stop - start, dim)) @ model.between.T
-        rows = np.flatnonzero((owner >= start) & (owner < stop))
-        x = means[owner[rows] - start] + noise(len(rows))
-        gallery[rows] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        lo, hi = start * per_identity, min(n, stop * per_identity)  # owner is sorted
+        x = means[owner[lo:hi] - start] + noise(hi - lo)
+        gallery[lo:hi] = x / np.linalg.norm(x, axis=1, keepdims=True)
         mine = np.flatnonzero((probe_owner >= start) & (probe_owner < stop))
         x = means[probe_owner[mine] - start] + noise(len(mine))
         probes[mine] = x / np.linalg.norm(x, axis=1, keepdims=True)
     return gallery, owner, probes, probe_owner
+
+
+def exact_top1(gallery: np.ndarray, queries: np.ndarray, *, rows: int = 500_000,
+               block: int = 256) -> np.ndarray:
+    """Row of each query's best inner product in ``gallery`` (exact), in blocks of ``block``
+    queries x ``rows`` gallery rows (512 MB of scores at most)."""
+    best = np.full(len(queries), -np.inf, np.float32)
+    arg = np.zeros(len(queries), np.int64)
+    for r in range(0, len(gallery), rows):
+        part = gallery[r : r + rows]
+        for s in range(0, len(queries), block):
+            scores = queries[s : s + block] @ part.T
+            col = np.argmax(scores, axis=1)
+            top = scores[np.arange(len(col)), col]
+            better = top > best[s : s + block]
+            best[s : s + block] = np.where(better, top, best[s : s + block])
+            arg[s : s + block] = np.where(better, r + col, arg[s : s + block])
+    return arg
+
+
+def memory_mb() -> tuple[float, float]:
+    """(resident MB now, peak resident MB since the last :func:`reset_peak`)."""
+    got = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            got[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return got.get("VmRSS", float("nan")), got.get("VmHWM", float("nan"))
+
+
+def reset_peak() -> None:
+    """Start a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM)."""
+    gc.collect()
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
 
 
 def rss_mb() -> float:
@@ -177,28 +249,66 @@ def latencies(fn: Any, queries: np.ndarray, count: int) -> np.ndarray:
     return out * 1e3
 
 
+def _mb(x: float) -> float:
+    return float(x) / 2**20
+
+
+def _linear_scans(gallery: np.ndarray, index: Any, probes: np.ndarray,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Latencies (ms) of the linear scan (interleaved with the index's search on the same probes,
+    then the index's) and of face_recognition's ``face_distance`` scan."""
+    n = len(gallery)
+
+    def linear(q: np.ndarray) -> None:
+        scores = gallery @ q
+        np.argpartition(-scores, 5)[:5]
+
+    def fr_style(q: np.ndarray) -> None:  # face_recognition.face_distance + the 5 nearest
+        if n <= 2_000_000:
+            dist = np.linalg.norm(gallery - q, axis=1)
+        else:  # the same, in 1M-row blocks: gallery - q in one go would need another 5 GB
+            dist = np.concatenate([np.linalg.norm(gallery[r : r + 1_000_000] - q, axis=1)
+                                   for r in range(0, n, 1_000_000)])
+        np.argpartition(dist, 5)[:5]
+
+    lin, lin_index = paired([linear, lambda q: index.search(q[None, :], 5)], probes,
+                            min(len(probes), max(30, 40_000_000 // n)))
+    fr = latencies(fr_style, probes, min(len(probes), max(10, 5_000_000 // n)))
+    return lin, lin_index, fr
+
+
 def run_size(model: FaceModel, n: int, args: argparse.Namespace) -> dict[str, Any]:
     clock = cpu_clock()
+    reset_peak()
+    rss_base, _ = memory_mb()
     t0 = time.perf_counter()
     gallery, owner, probes, probe_owner = generate(model, n, args.per_identity, args.queries,
                                                    seed=args.seed)
     gen_s = time.perf_counter() - t0
     ids = np.arange(n, dtype=np.int64) * 3 + 1  # sample row ids, not positions
-    truth = np.empty(len(probes), np.int64)
-    for s in range(0, len(probes), 50):
-        truth[s : s + 50] = ids[np.argmax(probes[s : s + 50] @ gallery.T, axis=1)]
-    mated = owner[(truth - 1) // 3] == probe_owner  # exact search's top-1 is the probe's mate
+    t0 = time.perf_counter()
+    truth_rows = exact_top1(gallery, probes)
+    truth_s = time.perf_counter() - t0
+    truth = ids[truth_rows]
+    mated = owner[truth_rows] == probe_owner  # exact search's top-1 is the probe's mate
     identity_rank1 = float(np.mean(mated))
+    del owner, truth_rows
+    _, peak_data = memory_mb()
 
     waited = wait_quiet()
-    rss0 = rss_mb()
+    reset_peak()
+    rss0, _ = memory_mb()
     build_clock = cpu_clock()
     t = time.perf_counter()
-    index = build_index(ids, gallery, dim=gallery.shape[1], kind=args.kind)
+    # the index takes the generated array over (no second 5 GB copy at 10M)
+    index = build_index(ids, gallery, dim=gallery.shape[1], kind=args.kind, copy=False)
     build_s = time.perf_counter() - t
     build_share = others_share(build_clock)
-    rss_build = rss_mb() - rss0
+    gc.collect()
+    rss_built, peak_build = memory_mb()
+    rss_build = rss_built - rss0
     nbytes = index.nbytes  # type: ignore[attr-defined]
+    raw_mb = _mb(gallery.nbytes)
 
     waited += wait_quiet()
     timed = cpu_clock()
@@ -209,17 +319,26 @@ def run_size(model: FaceModel, n: int, args: argparse.Namespace) -> dict[str, An
     extra: dict[str, Any] = {}
     if isinstance(index, IVFIndex):
         extra = {"nlist": index.nlist, "nprobe": index.nprobe, "rerank": index.rerank,
-                 "search_threads": index.search_threads, "sweep": []}
-        default_nprobe = index.nprobe
+                 "search_threads": index.search_threads, "sweep": [], "grid": []}
+        default_nprobe, default_rerank = index.nprobe, index.rerank
         for nprobe in sorted({max(1, default_nprobe // 4), max(1, default_nprobe // 2)}):
             index.nprobe = nprobe
             got = index.search(probes, 1)[1][:, 0]
             wait_quiet()
-            t = latencies(lambda q: index.search(q[None, :], 5), probes, min(300, len(probes)))
+            few = latencies(lambda q: index.search(q[None, :], 5), probes, min(300, len(probes)))
             extra["sweep"].append({"nprobe": nprobe, "recall_at_1": float(np.mean(got == truth)),
                                    "recall_at_1_mated": float(np.mean(got[mated] == truth[mated])),
-                                   "p50_ms": float(np.median(t))})
-        index.nprobe = default_nprobe
+                                   "p50_ms": float(np.median(few))})
+        for cell in args.grid:  # other (nprobe, rerank) settings, for the record
+            index.nprobe, index.rerank = cell
+            got = index.search(probes, 1)[1][:, 0]
+            wait_quiet()
+            few = latencies(lambda q: index.search(q[None, :], 5), probes, min(300, len(probes)))
+            extra["grid"].append({"nprobe": index.nprobe, "rerank": index.rerank,
+                                  "recall_at_1": float(np.mean(got == truth)),
+                                  "p50_ms": float(np.median(few)),
+                                  "p99_ms": float(np.percentile(few, 99))})
+        index.nprobe, index.rerank = default_nprobe, default_rerank
         other = 1 if index.search_threads > 1 else 2
         index.search_threads, default = other, index.search_threads
         lat_other = latencies(lambda q: index.search(q[None, :], 5), probes, len(probes))
@@ -227,22 +346,35 @@ def run_size(model: FaceModel, n: int, args: argparse.Namespace) -> dict[str, An
         extra[f"p50_ms_{other}_threads"] = float(np.median(lat_other))
         extra[f"p99_ms_{other}_threads"] = float(np.percentile(lat_other, 99))
 
-    def linear(q: np.ndarray) -> None:
-        scores = gallery @ q
-        np.argpartition(-scores, 5)[:5]
-
-    def fr_style(q: np.ndarray) -> None:  # face_recognition.face_distance + the 5 nearest
-        dist = np.linalg.norm(gallery - q, axis=1)
-        np.argpartition(dist, 5)[:5]
-
-    lin, lin_index = paired([linear, lambda q: index.search(q[None, :], 5)], probes,
-                            min(len(probes), max(100, 40_000_000 // n)))
-    fr = latencies(fr_style, probes, min(len(probes), max(20, 5_000_000 // n)))
+    lin, lin_index, fr = _linear_scans(gallery, index, probes)
     timed_share = others_share(timed)
 
-    # enrol rate: new identities' vectors added to the built index, in one batch and one by one
+    # the index file (the gallery's cache): save, drop everything, load it back, search again
+    folder = Path(args.index_dir or tempfile.mkdtemp(prefix="facewise-scale-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"index-{n}.bin"
+    t = time.perf_counter()
+    save_index(index, path, generation=1, space_key="identify-scale")
+    save_s = time.perf_counter() - t
+    file_bytes = path.stat().st_size
+    del index, gallery, ids
+    reset_peak()
+    rss_before_load, _ = memory_mb()
+    t = time.perf_counter()
+    loaded = load_index(path, generation=1, space_key="identify-scale")
+    load_s = time.perf_counter() - t
+    assert loaded is not None, "the index file did not load"
+    index = loaded
+    rss_loaded, peak_load = memory_mb()
+    same_after_load = bool(np.array_equal(index.search(probes, 1)[1][:, 0], found))
+    if not args.index_dir:
+        path.unlink()
+        folder.rmdir()
+
+    # enrol rate: new identities' vectors added to the loaded index, in one batch and one by one
+    reset_peak()
     new, _, _, _ = generate(model, args.enrol_batch + args.enrol_single, 1, 1, seed=args.seed + 1)
-    new_ids = ids[-1] + 3 + 3 * np.arange(len(new), dtype=np.int64)
+    new_ids = (n - 1) * 3 + 1 + 3 + 3 * np.arange(len(new), dtype=np.int64)
     t = time.perf_counter()
     index.add(new_ids[: args.enrol_batch], new[: args.enrol_batch])
     batch_rate = args.enrol_batch / (time.perf_counter() - t)
@@ -256,6 +388,7 @@ def run_size(model: FaceModel, n: int, args: argparse.Namespace) -> dict[str, An
     remove_ms = (time.perf_counter() - t) / 20 * 1e3
     index.remove(new_ids)
     assert len(index) == n
+    _, peak_enrol = memory_mb()
 
     return {
         "size": n,
@@ -265,11 +398,29 @@ def run_size(model: FaceModel, n: int, args: argparse.Namespace) -> dict[str, An
         "waited_for_quiet_s": waited,
         "kind": index.kind,
         "generate_s": gen_s,
+        "exact_truth_s": truth_s,
         "build_s": build_s,
         "index_bytes": nbytes,
-        "raw_bytes": gallery.nbytes,
-        "memory_ratio": nbytes / gallery.nbytes,
+        "raw_bytes": n * model.mean.size * 4,
+        "memory_ratio": nbytes / (n * model.mean.size * 4),
         "rss_growth_during_build_mb": rss_build,
+        # resident memory over the raw float32 vectors (the index holds them): steady after the
+        # build (gallery + index, everything this size allocated), peak while generating and
+        # building, and the index alone as loaded from its file
+        "rss_raw_mb": raw_mb,
+        "rss_steady_after_build_mb": rss_built - rss_base,
+        "rss_steady_ratio": (rss_built - rss_base) / raw_mb,
+        "rss_peak_generate_mb": peak_data - rss_base,
+        "rss_peak_build_mb": peak_build - rss_base,
+        "rss_peak_ratio": (max(peak_build, peak_data) - rss_base) / raw_mb,
+        "rss_loaded_index_mb": rss_loaded - rss_before_load,
+        "rss_loaded_ratio": (rss_loaded - rss_before_load) / raw_mb,
+        "rss_peak_load_mb": peak_load - rss_before_load,
+        "rss_peak_enrol_mb": peak_enrol - rss_before_load,
+        "index_file_bytes": file_bytes,
+        "save_s": save_s,
+        "load_s": load_s,
+        "same_results_after_load": same_after_load,
         "enrol_per_s_batch": batch_rate,
         "enrol_per_s_single": single_rate,
         "remove_one_ms": remove_ms,
@@ -289,9 +440,18 @@ def run_size(model: FaceModel, n: int, args: argparse.Namespace) -> dict[str, An
     }
 
 
+def _sizes(text: str) -> list[int]:
+    return [int(float(x)) for x in text.replace("_", "").split(",") if x.strip()]
+
+
+def _grid(text: str) -> list[tuple[int, int]]:
+    return [(int(a), int(b)) for a, b in (cell.split(":") for cell in text.split(",") if cell)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--sizes", type=_sizes, nargs="+", default=[[10_000, 100_000, 1_000_000]],
+                        help="gallery sizes, comma- or space-separated (e.g. 1000000,10000000)")
     parser.add_argument("--queries", type=int, default=1000, help="batch-1 probes per size")
     parser.add_argument("--per-identity", type=int, default=1, help="gallery samples a person")
     parser.add_argument("--kind", default="auto", choices=["auto", "exact", "ivf"])
@@ -299,9 +459,14 @@ def main() -> None:
     parser.add_argument("--enrol-single", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2, help="processes to embed LFW (no cache)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--grid", type=_grid, default=[],
+                        help="extra IVF settings to measure, NPROBE:RERANK,... (for the record)")
+    parser.add_argument("--index-dir", default=None,
+                        help="where to write the index files (kept); default a temporary folder")
     args = parser.parse_args()
+    args.sizes = [n for group in args.sizes for n in group]
 
-    model = fit_model(args.workers)
+    model = face_model(args.workers)
     st = model.stats
     print(f"fitted to {st['images']} LFW images, {st['people_with_2plus']} people with >= 2: "
           f"genuine cos real {st['real_genuine_cos'][0]:.3f}±{st['real_genuine_cos'][1]:.3f} / "
@@ -329,6 +494,23 @@ def main() -> None:
             f"{r['recall_at_1']:.3f} ({r['recall_at_1_mated']:.3f}) | {r['linear_p50_ms']:.2f} | "
             f"{r['linear_p50_ms'] / r['p50_ms']:.1f}x / {r['speedup_vs_linear']:.1f}x | "
             f"{r['fr_distance_p50_ms']:.1f} | {r['identity_rank1_exact']:.3f} |")
+    mem_head = ("| gallery | raw f32 MB | RSS steady after build MB (x raw) | RSS peak, generate + "
+                "build MB (x raw) | index loaded from its file, RSS MB (x raw) | index file MB | "
+                "save s | load s | generate s | exact truth s |")
+    mem = [mem_head, "|" + "---|" * mem_head.count(" | ") + "---|"]
+    for r in rows:
+        mem.append(
+            f"| {r['size']:,} | {r['rss_raw_mb']:,.0f} | {r['rss_steady_after_build_mb']:,.0f} "
+            f"({r['rss_steady_ratio']:.2f}x) | "
+            f"{max(r['rss_peak_build_mb'], r['rss_peak_generate_mb']):,.0f} "
+            f"({r['rss_peak_ratio']:.2f}x) | {r['rss_loaded_index_mb']:,.0f} "
+            f"({r['rss_loaded_ratio']:.2f}x) | {r['index_file_bytes'] / 2**20:,.0f} | "
+            f"{r['save_s']:.1f} | {r['load_s']:.1f} | {r['generate_s']:.1f} | "
+            f"{r['exact_truth_s']:.1f} |")
+    grids = [f"{r['size']:,}: " + "; ".join(
+        f"nprobe {x['nprobe']} rerank {x['rerank']}: recall@1 {x['recall_at_1']:.3f}, p50 / p99 "
+        f"{x['p50_ms']:.3f} / {x['p99_ms']:.3f} ms" for x in r["grid"])
+        for r in rows if r.get("grid")]
     sweeps = [f"{r['size']:,}: " + "; ".join(
         f"nprobe {x['nprobe']}: recall@1 {x['recall_at_1']:.3f} (mated "
         f"{x['recall_at_1_mated']:.3f}), p50 {x['p50_ms']:.3f} ms" for x in r["sweep"])
@@ -368,6 +550,18 @@ def main() -> None:
         f"({args.enrol_batch:,} in one call / {args.enrol_single} one at a time).",
         *(["Smaller scans (recall@1 over all probes, and over the probes whose exact top-1 is "
            "their mate): " + " | ".join(sweeps) + "."] if sweeps else []),
+        *(["Other IVF settings (recall@1; batch-1 latency over 300 probes): " + " | ".join(grids)
+           + "."] if grids else []),
+        "Resident memory (VmRSS / VmHWM of this process, less what it held before the size "
+        "began): steady = the generated gallery, which the index takes over "
+        "(`build_index(copy=False)`), plus everything the index added; peak = the most it held "
+        "while generating, computing exact ground truth (in blocks) and building; loaded = the "
+        "index alone, read back from its file after everything else was freed. The file is "
+        "read straight after it was written (from the page cache; a cold disk is slower). "
+        "Enrolment's peak (the matrix grows by copying): " + ", ".join(
+            f"{r['size']:,}: {r['rss_peak_enrol_mb']:,.0f} MB" for r in rows) + ". "
+        "Results after loading the file are identical to before: "
+        + ", ".join(f"{r['size']:,}: {r['same_results_after_load']}" for r in rows) + ".",
         *(["IVF search threads at batch 1 (the cells scanned in two halves, on two threads or "
            "one after the other): " + "; ".join(threads) + "."] if threads else []),
         "Share of the CPUs used by other processes during the build / while latencies were "
@@ -375,7 +569,7 @@ def main() -> None:
         "each).",
         f"Python {m['python']}, {m['cpus']} CPUs, {m['machine']}, {m['date']}.",
     ]
-    markdown = "\n".join(["# Identification at scale", "", *lines, "", *notes])
+    markdown = "\n".join(["# Identification at scale", "", *lines, "", *mem, "", *notes])
     print()
     print(markdown)
     target = write_result("identify_scale", markdown,

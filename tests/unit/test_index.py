@@ -157,6 +157,38 @@ def test_remove_does_not_touch_the_callers_array(data: Data) -> None:
     assert np.array_equal(vectors, data.vectors[:100])
 
 
+@pytest.mark.parametrize("kind", ["exact", "ivf"])
+def test_copy_false_takes_the_arrays_over(kind: str, data: Data) -> None:
+    """A large gallery need not be held twice: with copy=False the index keeps the caller's
+    float32 matrix and int64 ids themselves, and searches the same as a copying index."""
+    n = 1200 * SAMPLES
+    vectors, ids = data.vectors[:n].copy(), data.ids[:n].copy()
+    index = build_index(ids, vectors, dim=DIM, kind=kind, copy=False)
+    assert np.shares_memory(index._store.vectors, vectors)  # type: ignore[attr-defined]
+    assert np.shares_memory(index._store.row_ids, ids)  # type: ignore[attr-defined]
+    copied = build_index(data.ids[:n], data.vectors[:n], dim=DIM, kind=kind)
+    assert not np.shares_memory(copied._store.vectors, data.vectors)  # type: ignore[attr-defined]
+    assert np.array_equal(index.search(data.probes, 3)[1], copied.search(data.probes, 3)[1])
+    # arrays of another dtype or layout are converted (copied) as before
+    index = build_index(ids.astype(np.int32), vectors.astype(np.float64), dim=DIM, kind="exact",
+                        copy=False)
+    assert index.search(data.probes[:5], 1)[1].shape == (5, 1)
+
+
+def test_the_matrix_grows_by_a_bounded_spare(data: Data, monkeypatch: pytest.MonkeyPatch) -> None:
+    import facewise.gallery.index as mod
+
+    monkeypatch.setattr(mod, "_SPARE_BYTES", 100 * DIM * 4)  # 100 spare rows at most
+    index = build_index(data.ids[:2000], data.vectors[:2000], dim=DIM, kind="exact")
+    index.add(data.ids[2000:2001], data.vectors[2000:2001])
+    assert len(index._store.vectors) == 2000 + 100 + 64  # type: ignore[attr-defined]
+    index.add(data.ids[2001:2500], data.vectors[2001:2500])
+    assert len(index._store.vectors) == 2500  # the request, when more than the spare
+    assert np.array_equal(index.search(data.probes[:50], 1)[1],
+                          build_index(data.ids[:2500], data.vectors[:2500], dim=DIM,
+                                      kind="exact").search(data.probes[:50], 1)[1])
+
+
 def test_k_larger_than_the_count_pads(data: Data) -> None:
     index = build_index(data.ids[:3], data.vectors[:3], dim=DIM)
     scores, ids = index.search(data.vectors[:2], 5)

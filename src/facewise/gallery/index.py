@@ -95,6 +95,7 @@ _GROWTH = 4.0  # needs_rebuild when the IVF index holds 4x more (or fewer) vecto
 _NORM_TOL = 1e-3
 _SCORE_BLOCK = 1 << 24  # floats of scores per exact-search block (64 MB)
 _RERANK_BLOCK = 1 << 23  # floats of gathered candidates per re-rank block (32 MB)
+_SPARE_BYTES = 1 << 28  # at most 256 MB of spare rows when the matrix grows
 
 _MAGIC = b"FWVINDEX"
 _FORMAT = 1
@@ -228,7 +229,13 @@ def _check_vectors(vectors: Any, dim: int, what: str) -> Vectors:
         raise InvalidInput(f"{what} must be floating point, got {arr.dtype}")
     out = np.ascontiguousarray(arr, dtype=np.float32)
     if out.size:
-        norms = np.linalg.norm(out, axis=1)
+        # row norms in blocks: np.linalg.norm(out, axis=1) would square the whole matrix into a
+        # temporary as large as it (5 GB at 10M x 128)
+        norms = np.empty(len(out), np.float64)
+        step = max(1, _SCORE_BLOCK // out.shape[1])
+        for s in range(0, len(out), step):
+            block = out[s : s + step]
+            norms[s : s + step] = np.sqrt(np.einsum("ij,ij->i", block, block, dtype=np.float64))
         if not np.all(np.isfinite(norms)):
             raise InvalidInput(f"{what} contain NaN or infinite values")
         if np.any(np.abs(norms - 1.0) > _NORM_TOL):
@@ -281,10 +288,12 @@ class _Store:
     def __init__(self, dim: int, ids: Ids, vectors: Vectors, *, copy: bool = True) -> None:
         self.dim = dim
         self.n = len(ids)
-        # a copy: removal rewrites rows in place, which must not touch the caller's array
-        self.vectors: Vectors = np.array(vectors, dtype=np.float32, order="C", copy=copy)
+        # a copy by default: removal rewrites rows in place, which must not touch the caller's
+        # array; copy=False takes the caller's arrays over (no second copy of a large gallery)
+        how = True if copy else None
+        self.vectors: Vectors = np.array(vectors, dtype=np.float32, order="C", copy=how)
         self.vectors = self.vectors.reshape(self.n, dim)
-        self.row_ids: Ids = np.array(ids, dtype=np.int64, copy=copy)
+        self.row_ids: Ids = np.array(ids, dtype=np.int64, copy=how)
         order = np.argsort(self.row_ids, kind="stable")
         self.sorted_ids: Ids = self.row_ids[order]
         self.sorted_rows: Ids = order.astype(np.int64)
@@ -317,7 +326,10 @@ class _Store:
     def add(self, ids: Ids, vectors: Vectors) -> None:
         m = len(ids)
         if self.n + m > len(self.vectors):
-            cap = max(self.n + m, int(len(self.vectors) * 1.25) + 64)
+            # 25% spare rows, at most _SPARE_BYTES of them: growing copies the matrix (twice its
+            # size in memory for a moment), and a 10M gallery should not keep 1.3 GB unused
+            spare = min(len(self.vectors) // 4, _SPARE_BYTES // (4 * self.dim)) + 64
+            cap = max(self.n + m, len(self.vectors) + spare)
             grown = np.zeros((cap, self.dim), np.float32)
             grown[: self.n] = self.vectors[: self.n]
             row_ids = np.full(cap, -1, np.int64)
@@ -367,7 +379,8 @@ class ExactIndex:
 
     kind = "exact"
 
-    def __init__(self, dim: int, ids: Ids | None = None, vectors: Vectors | None = None) -> None:
+    def __init__(self, dim: int, ids: Ids | None = None, vectors: Vectors | None = None, *,
+                 copy: bool = True) -> None:
         if dim < 1:
             raise InvalidInput(f"dim must be positive, got {dim}")
         self.dim = dim
@@ -376,7 +389,7 @@ class ExactIndex:
                    else _check_vectors(vectors, dim, "vectors"))
         if len(vectors) != len(ids):
             raise InvalidInput(f"{len(ids)} ids for {len(vectors)} vectors")
-        self._store = _Store(dim, ids, vectors)
+        self._store = _Store(dim, ids, vectors, copy=copy)
         self._lock = _RWLock()
 
     def __len__(self) -> int:
@@ -463,8 +476,12 @@ class IVFIndex:
         self._centroids: Vectors = ivf.quantizer.reconstruct_n(0, self.nlist)
 
     @classmethod
-    def train(cls, ids: Ids, vectors: Vectors, *, dim: int, seed: int = 0) -> IVFIndex:
-        """Train cells and codes on a sample of ``vectors`` (N, dim) float32, then add them all."""
+    def train(cls, ids: Ids, vectors: Vectors, *, dim: int, seed: int = 0,
+              copy: bool = True) -> IVFIndex:
+        """Train cells and codes on a sample of ``vectors`` (N, dim) float32, then add them all.
+        ``copy=False``: the index takes ``ids`` and ``vectors`` over when they are already int64
+        and C-contiguous float32 (it will rewrite them on removal; the caller must not change them).
+        """
         faiss = _faiss()
         n = len(ids)
         if n < _MIN_IVF:
@@ -474,7 +491,7 @@ class IVFIndex:
             raise InvalidInput(f"the ivf index needs an even dimension, got {dim}")
         nlist = max(1, min(round(_NLIST_PER_SQRT * math.sqrt(n)), n // 39))
         nprobe = math.ceil(_NPROBE_COEF * n**0.25)
-        store = _Store(dim, ids, vectors)
+        store = _Store(dim, ids, vectors, copy=copy)
         index = faiss.index_factory(dim, f"IVF{nlist},PQ{dim // 2}x4fsr",
                                     faiss.METRIC_INNER_PRODUCT)
         ivf = faiss.extract_index_ivf(index)
@@ -621,11 +638,16 @@ class IVFIndex:
 # --- building, saving, loading --------------------------------------------------------------------
 
 
-def build_index(ids: Ids, vectors: Vectors, *, dim: int, kind: str = "auto") -> VectorIndex:
+def build_index(ids: Ids, vectors: Vectors, *, dim: int, kind: str = "auto",
+                copy: bool = True) -> VectorIndex:
     """An index over ``vectors`` (N, dim) float32, L2-normalised, keyed by ``ids`` (N,) int64.
 
     ``kind``: ``"exact"``, ``"ivf"`` or ``"auto"`` (exact below :data:`EXACT_LIMIT` vectors, ivf
     from it on). Building an ivf index trains it (about a minute at 1M x 128 on 2 cores).
+    ``copy=False`` hands ``ids`` and ``vectors`` over to the index instead of copying them (when
+    they are int64 and C-contiguous float32 already): the index then rewrites them on removal, and
+    the caller must not change them. A gallery rebuilt from its database needs no second copy of
+    its vectors that way (5 GB at 10M x 128).
     """
     ids = _check_ids(ids)
     if kind not in ("auto", *_KINDS):
@@ -641,8 +663,8 @@ def build_index(ids: Ids, vectors: Vectors, *, dim: int, kind: str = "auto") -> 
     if kind == "auto":
         kind = "exact" if len(ids) < EXACT_LIMIT else "ivf"
     if kind == "exact":
-        return ExactIndex(dim, ids, vectors)
-    return IVFIndex.train(ids, vectors, dim=dim)
+        return ExactIndex(dim, ids, vectors, copy=copy)
+    return IVFIndex.train(ids, vectors, dim=dim, copy=copy)
 
 
 def save_index(index: VectorIndex, path: Path, *, generation: int, space_key: str) -> None:
