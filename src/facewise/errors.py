@@ -87,6 +87,25 @@ class Conflict(FacewiseError):
     http_status = 409
 
 
+class NameTaken(Conflict, InvalidInput):
+    """A new person's name (or a rename's target) is taken by a person whose name is the same
+    under the name rule (:func:`facewise.gallery.names.name_key`: normalisation, case,
+    look-alike letters)."""
+
+    code = "conflict"
+    exit_code = 2
+    http_status = 409
+
+
+class PersonNotFound(InvalidInput):
+    """The person a write was meant for is not (or no longer) in the gallery: forgotten,
+    removed, renamed or merged since the request began."""
+
+    code = "not_found"
+    exit_code = 9
+    http_status = 404
+
+
 class ConfigError(FacewiseError):
     """A setting in the config file or environment has a bad value."""
 

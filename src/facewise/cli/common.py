@@ -17,15 +17,23 @@ from facewise.errors import FacewiseError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8 for the terminal: a non-UTF-8 file name (lone surrogates from the
+    OS) shows U+FFFD instead of failing the command."""
+    from facewise.gallery.audit import safe_text
+
+    return safe_text(text)
+
+
 def emit_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False))
+    click.echo(printable(json.dumps(obj, ensure_ascii=False)))
 
 
 def fail(error: FacewiseError, as_json: bool) -> None:
     if as_json:
         emit_json({"error": error.to_dict()})
     else:
-        click.echo(f"error: {error.message}", err=True)
+        click.echo(printable(f"error: {error.message}"), err=True)
     sys.exit(error.exit_code)
 
 

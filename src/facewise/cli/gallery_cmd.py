@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from facewise.cli.common import emit_json, handle_errors, json_option, print_table, quiet_option
+from facewise.cli.common import (
+    emit_json,
+    handle_errors,
+    json_option,
+    print_table,
+    printable,
+    quiet_option,
+)
 from facewise.cli.render import (
     audit_events_dict,
     audit_verify_dict,
@@ -33,21 +39,27 @@ def open_gallery(**options: Any) -> Any:
 
 
 def actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no user name in some containers
-        return "cli"
+    """Who the audit log and the samples name for a CLI write: ``cli``. Not the OS account: the
+    log and the samples are readable through the service, and an account name is personal data
+    about the operator that API clients have no need for."""
+    return "cli"
 
 
 @click.command("enroll")
-@click.option("--person", required=True, help="The person's name.")
+@click.option(
+    "--person",
+    required=True,
+    help="The person's name (the same rule as the service: see README, 'Names').",
+)
 @click.argument("images", nargs=-1, required=True)
 @click.option(
     "--consent",
     default="unspecified",
     help="Consent basis recorded with every sample (e.g. 'signed form 2026-11-30').",
 )
-@click.option("--source", default=None, help="Provenance note (default: the file path).")
+@click.option(
+    "--source", default=None, help="Provenance note (default: the file's base name)."
+)
 @click.option("--expires", default=None, help="Date after which the samples are purged.")
 @click.option("--largest", is_flag=True, help="Use the largest face of multi-face photos.")
 @json_option
@@ -78,7 +90,7 @@ def enroll(
     else:
         click.echo(f"{person}: {result.enrolled} sample(s) enrolled, {len(result.skipped)} skipped")
         for item in result.skipped:
-            click.echo(f"  skipped {item['image']}: {item['reason']}")
+            click.echo(printable(f"  skipped {item['image']}: {item['reason']}"))
     failed = [item["code"] for item in result.skipped if "code" in item]
     if result.enrolled == 0 and failed:  # nothing usable: say so in the exit code too
         from facewise.errors import exit_code_for

@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,8 +24,10 @@ import numpy.typing as npt
 from facewise import io
 from facewise.engine import Engine, ImageSource
 from facewise.errors import FacewiseError, InvalidInput, NoFaceFound
+from facewise.gallery.audit import base_name, safe_text
 from facewise.gallery.index import VectorIndex, build_index, load_index, save_index
-from facewise.gallery.records import NewSample, Person, utc_now
+from facewise.gallery.names import person_name
+from facewise.gallery.records import NewSample, Person, parse_time, utc_now
 from facewise.gallery.stores import open_store
 from facewise.gallery.thresholds import identify_threshold
 from facewise.types import Face
@@ -169,17 +171,27 @@ class Gallery:
     ) -> EnrolResult:
         """Enrol one face from each image. Images already enrolled for this person (same bytes)
         are skipped; an image without exactly one face is skipped with the reason (or, with
-        ``largest``, its largest face is used)."""
-        samples, skipped = [], []
+        ``largest``, its largest face is used). A person who exists when the call begins gets the
+        samples only if they still exist, under that name, when the samples are stored
+        (:class:`~facewise.errors.PersonNotFound` otherwise); a new name is created. A sample's
+        stored source is ``source``, else the file's base name (never its folders)."""
+        found = self.store.person(person)
+        person = found.name if found is not None else person_name(person)
+        samples, skipped, labels = [], [], []
         for item in images:
-            label = os.fspath(item) if isinstance(item, str | os.PathLike) else "<image>"
+            label = (
+                safe_text(os.fsdecode(item)) if isinstance(item, str | os.PathLike) else "<image>"
+            )
             try:
                 data = _read_bytes(item, self.engine)
                 digest = io.image_sha256(data)
                 if self.store.has_image(person, digest):
                     skipped.append({"image": label, "reason": "already enrolled"})
                     continue
-                samples.append(self.sample_from(data, digest, source or label, largest=largest))
+                samples.append(
+                    self.sample_from(data, digest, source or base_name(label), largest=largest)
+                )
+                labels.append(label)
             except FacewiseError as exc:
                 skipped.append({"image": label, "reason": exc.message, "code": exc.code})
         return self.add_samples(
@@ -189,6 +201,8 @@ class Gallery:
             consent=consent,
             expires_at=expires_at,
             enrolled_by=enrolled_by,
+            person_id=found.id if found is not None else None,
+            labels=labels,
         )
 
     def sample_from(
@@ -226,12 +240,26 @@ class Gallery:
         expires_at: str | None,
         enrolled_by: str,
         new_person: bool = False,
+        person_id: int | None = None,
+        labels: Sequence[str] | None = None,
     ) -> EnrolResult:
         """Store prepared samples for ``person``; with ``new_person`` the name must be free
-        (:class:`~facewise.errors.Conflict` otherwise, decided atomically by the store)."""
+        (:class:`~facewise.errors.Conflict` otherwise, decided atomically by the store). With
+        ``person_id`` (looked up when the caller's work began; else looked up now) the samples
+        go to that person only if they still exist under ``person`` when the store writes
+        (:class:`~facewise.errors.PersonNotFound` otherwise): forgetting, removing, renaming or
+        merging a person while their samples are being prepared never brings them back or
+        splits them. Samples whose image the person got meanwhile (a concurrent upload of the
+        same photo) are skipped as "already enrolled"; ``labels`` name the samples in
+        ``skipped`` (default: their sources)."""
         if expires_at is not None:
             expires_at = _iso(expires_at)
+        samples = [replace(s, source=_stored_source(s.source)) for s in samples]
         with self._lock:
+            if person_id is None and not new_person:
+                found = self.store.person(person)
+                if found is not None:
+                    person, person_id = found.name, found.id
             self.store.check_space(self.engine.space)
             before = self.store.generation()
             ids = self.store.add_samples(
@@ -242,7 +270,15 @@ class Gallery:
                 enrolled_by=enrolled_by,
                 expires_at=expires_at,
                 new=new_person,
+                **({"person_id": person_id} if person_id is not None else {}),
             )
+            dropped = set(getattr(ids, "dropped", ()))
+            names = list(labels) if labels is not None else [s.source for s in samples]
+            skipped = [
+                *skipped,
+                *({"image": names[i], "reason": "already enrolled"} for i in sorted(dropped)),
+            ]
+            kept = [s for i, s in enumerate(samples) if i not in dropped]
             if (
                 ids
                 and self._index is not None
@@ -250,9 +286,10 @@ class Gallery:
                 and self.store.generation() == before + 1
             ):
                 self._add_to_index(
-                    person, np.array(ids, dtype=np.int64), np.stack([s.vector for s in samples])
+                    person, np.array(ids, dtype=np.int64), np.stack([s.vector for s in kept])
                 )
-        return EnrolResult(person, len(ids), skipped)
+        return EnrolResult(person_name(person) if person_id is None else person, len(ids),
+                           skipped)
 
     def _add_to_index(
         self, person: str, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]
@@ -415,16 +452,20 @@ def _read_bytes(item: ImageSource, engine: Engine) -> bytes:
 
 
 def _iso(value: str) -> str:
-    """A date or datetime as the store's ISO UTC form (YYYY-MM-DDTHH:MM:SSZ)."""
-    import datetime as dt
+    """A date or datetime as the store's ISO UTC form (YYYY-MM-DDTHH:MM:SSZ, four-digit year);
+    :class:`InvalidInput` for anything else, however extreme."""
+    return parse_time(value)
 
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"not a date: {value!r} (use YYYY-MM-DD or an ISO datetime)") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+def _stored_source(source: str) -> str:
+    """A sample's source as stored: valid UTF-8, and a file path (absolute, home-relative or
+    with a drive letter) reduced to its base name, so no server folder is ever stored."""
+    text = safe_text(source)
+    if text.startswith(("/", "~", "./", "../", ".\\", "..\\")) or (
+        len(text) > 2 and text[1] == ":" and text[2] in "/\\"
+    ):
+        return base_name(text)
+    return text
 
 
 __all__ = ["Candidate", "EnrolResult", "Gallery", "Identification", "utc_now"]

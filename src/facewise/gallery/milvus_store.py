@@ -48,10 +48,17 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy as np
 import numpy.typing as npt
 
-from facewise.errors import Conflict, EmbeddingSpaceMismatch, FacewiseError, InvalidInput
-from facewise.gallery.audit import GENESIS, event_hash
-from facewise.gallery.records import AuditEvent, NewSample, Person, SampleInfo, utc_now
-from facewise.gallery.sqlite_store import _check_name
+from facewise.errors import (
+    Conflict,
+    EmbeddingSpaceMismatch,
+    FacewiseError,
+    InvalidInput,
+    NameTaken,
+    PersonNotFound,
+)
+from facewise.gallery.audit import GENESIS, event_hash, redact_paths, safe_text
+from facewise.gallery.names import lookup_forms, name_key, person_name
+from facewise.gallery.records import Added, AuditEvent, NewSample, Person, SampleInfo, utc_now
 from facewise.types import EmbeddingSpace
 
 log = logging.getLogger(__name__)
@@ -446,8 +453,23 @@ class MilvusStore:
     # --- people -----------------------------------------------------------------------------------
 
     def _person_row(self, name: str) -> dict[str, Any] | None:
-        rows = self._query("people", f"name == {_quote(name)}", ["id", "name", "created_at"])
-        return min(rows, key=lambda r: int(r["id"])) if rows else None
+        """The person named ``name`` as given, else in its NFKC form."""
+        given, nfkc = lookup_forms(name)
+        for form in dict.fromkeys((given, nfkc)):
+            rows = self._query("people", f"name == {_quote(form)}", ["id", "name", "created_at"])
+            if rows:
+                return min(rows, key=lambda r: int(r["id"]))
+        return None
+
+    def _taken(self, name: str, *, other_than: int = 0) -> str | None:
+        """The stored name that ``name`` clashes with under the name rule, if any (a scan of the
+        people's names: Milvus has no unique index to ask)."""
+        key = name_key(name)
+        for row in self._people_rows():
+            if int(row["id"]) != other_than and (row["name"] == name
+                                                  or name_key(row["name"]) == key):
+                return str(row["name"])
+        return None
 
     def _sample_count(self, person_id: int) -> int:
         if self._samples() is None:
@@ -499,12 +521,13 @@ class MilvusStore:
             return {int(r["id"]): r["name"] for r in rows}
 
     def rename(self, old: str, new: str, *, actor: str) -> Person:
-        _check_name(new)
+        new = person_name(new)
         _check_audit(actor, "rename", old, {"new_name": new})
         with self._write():
             person = self.require(old)
-            if self.person(new) is not None:
-                raise InvalidInput(f"a person named {new!r} already exists; merge instead")
+            clash = self._taken(new, other_than=person.id)
+            if clash is not None:
+                raise NameTaken(f"a person named {clash!r} already exists; merge instead")
             self._upsert("people", [{"id": person.id, "name": new,
                                      "created_at": person.created_at, "pad": _DUMMY}])
             self._audit(actor, "rename", old, {"new_name": new})
@@ -538,9 +561,15 @@ class MilvusStore:
 
     def add_samples(self, name: str, space: EmbeddingSpace, samples: list[NewSample], *,
                     consent: str, enrolled_by: str, expires_at: str | None,
-                    new: bool = False) -> list[int]:
+                    new: bool = False, person_id: int | None = None) -> Added:
         """Enrol ``samples`` for ``name`` (created if new); returns their ids. With ``new`` the
-        person must not exist yet (:class:`Conflict`; checked under this process's write lock).
+        person must not exist yet (:class:`Conflict`, or :class:`NameTaken` for a name that is
+        the same under the name rule; checked under this process's write lock). With
+        ``person_id`` that person must still exist under ``name`` (:class:`PersonNotFound`
+        otherwise: forgotten, removed, renamed or merged since the caller looked them up), so
+        an enrolment never re-creates or splits a person. A sample whose image the person
+        already has, or that repeats one of this call, is not stored (its position is in the
+        result's ``dropped``).
 
         All or nothing as far as Milvus allows: the samples go in with one insert call (which
         Milvus Lite writes as one WAL record), are read back, and on any failure (the insert,
@@ -550,7 +579,8 @@ class MilvusStore:
         no samples; the samples without their audit event. It cannot leave part of a batch
         (one insert call), a sample without its person, or a reused id.
         """
-        _check_name(name)
+        if person_id is None:
+            name = person_name(name)
         if not consent.strip():
             raise InvalidInput("a consent basis is required to enrol a face")
         if expires_at == "":
@@ -560,7 +590,7 @@ class MilvusStore:
                 raise InvalidInput(f"vector of shape {s.vector.shape}, expected ({space.dim},)")
             if not np.all(np.isfinite(s.vector)):
                 raise InvalidInput("a vector holds NaN or infinity")
-            _check_text(image_sha256=s.image_sha256, source=s.source)
+            _check_text(image_sha256=s.image_sha256, source=safe_text(s.source))
         _check_text(consent=consent, enrolled_by=enrolled_by)
         _check_text(expires_at=expires_at or "", limit=64)
         details = {"samples": len(samples), "consent": consent,
@@ -568,19 +598,52 @@ class MilvusStore:
         _check_audit(enrolled_by, "enrol", name, details)
         if not samples:  # nothing to enrol: no person, no space binding, no audit event
             self.check_space(space)
-            return []
+            return Added()
         now = utc_now()
         with self._write():
             self.check_space(space)
+            if person_id is not None:
+                row = self._get("people", int(person_id), ["id", "name"])
+                if row is None or row["name"] != name:
+                    raise PersonNotFound(
+                        f"{name!r} is no longer in the gallery (forgotten, removed, renamed or "
+                        "merged while the request ran): nothing enrolled")
+            else:
+                row = self._person_row(name)
+                if new and row is not None:
+                    raise Conflict(f"a person named {row['name']!r} exists already")
+                if row is None:
+                    clash = self._taken(name)
+                    if clash is not None:
+                        raise NameTaken(f"a person named {clash!r} exists already, the same "
+                                        f"name as {name!r} under the name rule")
+                else:
+                    name = str(row["name"])
+            dropped, seen = [], set()
+            if row is not None and self._samples() is not None:
+                wanted = sorted({s.image_sha256 for s in samples})
+                have = {r["image_sha256"] for r in self._query(
+                    "samples", f"person_id == {int(row['id'])} and image_sha256 in "
+                    f"[{', '.join(_quote(w) for w in wanted)}]", ["image_sha256"])}
+            else:
+                have = set()
+            kept = []
+            for pos, s in enumerate(samples):
+                if s.image_sha256 in have or s.image_sha256 in seen:
+                    dropped.append(pos)
+                else:
+                    seen.add(s.image_sha256)
+                    kept.append(s)
+            if not kept:  # every image was there already: nothing changes
+                return Added((), dropped)
+            samples = kept
+            details = {"samples": len(samples), "consent": consent, "images": sorted(seen)}
             self._bump_generation()
             bound = False
             created: int | None = None  # a person this call created
             ids: list[int] = []
             try:
                 bound = self._bind_space(space)
-                row = self._person_row(name)
-                if new and row is not None:
-                    raise Conflict(f"a person named {name!r} exists already")
                 if row is None:
                     person_id = self._take_ids("next_person", 1)[0]
                     self._insert("people", [{"id": person_id, "name": name, "created_at": now,
@@ -592,7 +655,8 @@ class MilvusStore:
                 self._insert("samples", [
                     {"id": i, "vector": np.asarray(s.vector, dtype=np.float32).tolist(),
                      "person_id": person_id, "quality": float(s.quality),
-                     "image_sha256": s.image_sha256, "source": s.source, "consent": consent,
+                     "image_sha256": s.image_sha256, "source": safe_text(s.source),
+                     "consent": consent,
                      "enrolled_at": now, "enrolled_by": enrolled_by,
                      "expires_at": expires_at or "", "bbox": json.dumps(list(s.bbox))}
                     for i, s in zip(ids, samples, strict=True)])
@@ -605,7 +669,7 @@ class MilvusStore:
             except BaseException:
                 self._undo_enrolment(ids, created, bound)
                 raise
-            return ids
+            return Added(ids, dropped)
 
     def _undo_enrolment(self, ids: list[int], person_id: int | None, bound: bool) -> None:
         """Best effort: delete what a failed enrolment wrote (each step on its own)."""
@@ -837,6 +901,7 @@ class MilvusStore:
 
     def _audit(self, actor: str, action: str, subject: str,
                details: dict[str, Any]) -> AuditEvent:
+        actor, subject, details = safe_text(actor), safe_text(subject), redact_paths(details)
         last, prev = self._tail()
         seq, at = last + 1, utc_now()
         digest = event_hash(prev, seq, at, actor, action, subject, details)

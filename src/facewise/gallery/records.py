@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,44 @@ import numpy.typing as npt
 
 def utc_now() -> str:
     """The current time as an ISO-8601 UTC string with seconds, e.g. 2026-11-30T03:55:12Z."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_form(dt.datetime.now(dt.UTC))
+
+
+def iso_form(moment: dt.datetime) -> str:
+    """An aware datetime as the store's form YYYY-MM-DDTHH:MM:SSZ, the year always four digits
+    (``strftime("%Y")`` writes year 999 as ``999``, which sorts after ``2026``)."""
+    u = moment.astimezone(dt.UTC)
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
+
+
+def parse_time(value: object) -> str:
+    """A date (YYYY-MM-DD) or ISO datetime as the store's UTC form; a naive time is UTC.
+    Anything else, including a time that is outside years 1-9999 once in UTC, is
+    :class:`~facewise.errors.InvalidInput` (never an OverflowError)."""
+    from facewise.errors import InvalidInput
+
+    if not isinstance(value, str) or not 4 <= len(value) <= 40:
+        raise InvalidInput("not a date: use YYYY-MM-DD or an ISO datetime (at most 40 characters)")
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"not a date: {value!r} (use YYYY-MM-DD or an ISO datetime)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    try:
+        return iso_form(parsed)
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"{value!r} is outside the years 1-9999 in UTC") from None
+
+
+class Added(list[int]):
+    """The sample ids a store enrolled, in order, and in ``dropped`` the positions (in the
+    samples given) of those it did not store because the person already had that image (or the
+    same image came twice), decided inside the enrolment's own write."""
+
+    def __init__(self, ids: Iterable[int] = (), dropped: Iterable[int] = ()) -> None:
+        super().__init__(ids)
+        self.dropped = list(dropped)
 
 
 @dataclass(frozen=True, slots=True)

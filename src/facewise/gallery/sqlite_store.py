@@ -9,7 +9,11 @@ survive a killed process or a power cut. ``secure_delete`` overwrites deleted ro
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -20,20 +24,37 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facewise.errors import Conflict, EmbeddingSpaceMismatch, InvalidInput
-from facewise.gallery.audit import GENESIS, event_hash
-from facewise.gallery.records import AuditEvent, NewSample, Person, SampleInfo, utc_now
+from facewise.errors import (
+    Conflict,
+    EmbeddingSpaceMismatch,
+    InvalidInput,
+    NameTaken,
+    PersonNotFound,
+)
+from facewise.gallery.audit import GENESIS, event_hash, redact_paths, safe_text
+from facewise.gallery.names import lookup_forms, name_key, person_name
+from facewise.gallery.records import (
+    Added,
+    AuditEvent,
+    NewSample,
+    Person,
+    SampleInfo,
+    utc_now,
+)
 from facewise.types import EmbeddingSpace
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS people (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    name_key TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS samples (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
     vector BLOB NOT NULL,
     quality REAL NOT NULL,
@@ -45,9 +66,6 @@ CREATE TABLE IF NOT EXISTS samples (
     expires_at TEXT,
     bbox TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS samples_person ON samples(person_id);
-CREATE INDEX IF NOT EXISTS samples_image ON samples(image_sha256);
-CREATE INDEX IF NOT EXISTS samples_expiry ON samples(expires_at);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
     at TEXT NOT NULL,
@@ -63,6 +81,14 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+
+INDEXES = """
+CREATE INDEX IF NOT EXISTS samples_person ON samples(person_id);
+CREATE INDEX IF NOT EXISTS samples_image ON samples(image_sha256);
+CREATE INDEX IF NOT EXISTS samples_expiry ON samples(expires_at);
+CREATE INDEX IF NOT EXISTS people_key ON people(name_key);
+"""
+"""Created after :meth:`SqliteStore._migrate` (an older gallery's ``people`` lacks ``name_key``)."""
 
 
 def _space_json(space: EmbeddingSpace) -> str:
@@ -81,7 +107,9 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private_file(self.path)
+        self._lock = threading.RLock()
+        self._unchanged = False
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=30, check_same_thread=False, isolation_level=None
@@ -91,9 +119,79 @@ class SqliteStore:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.executescript(SCHEMA)
+            self._migrate()
+            self._db.executescript(INDEXES)
         except sqlite3.DatabaseError as exc:
             raise InvalidInput(f"{self.path} is not a facewise gallery database: {exc}") from None
-        self._lock = threading.RLock()
+
+    def _needs_migration(self) -> bool:
+        tables = dict(self._db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' "
+            "AND name IN ('people', 'samples')"
+        ).fetchall())
+        people, samples = tables.get("people") or "", tables.get("samples") or ""
+        return (
+            "AUTOINCREMENT" not in people.upper()
+            or "AUTOINCREMENT" not in samples.upper()
+            or "name_key" not in people
+        )
+
+    def _migrate(self) -> None:
+        """Bring a gallery made before ids were AUTOINCREMENT (and before ``name_key``) to the
+        current schema, once, in one transaction: ``people`` and ``samples`` are rebuilt with
+        their rows and ids (foreign keys off meanwhile, checked before commit), and the id
+        counters start above every id the gallery can have used, also of people and samples
+        deleted before the upgrade: the number of enrolments and of enrolled samples in the
+        audit log bound those."""
+        if not self._needs_migration():
+            return
+        db = self._db
+        db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if self._needs_migration():  # another process may have done it meanwhile
+                    self._rebuild_tables(db)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            db.execute("PRAGMA foreign_keys=ON")
+        log.info("upgraded %s: AUTOINCREMENT ids, name keys", self.path)
+
+    def _rebuild_tables(self, db: sqlite3.Connection) -> None:
+        create = {
+            name: text
+            for name, text in re.findall(
+                r"CREATE TABLE IF NOT EXISTS (people|samples) (\(.*?\n\));", SCHEMA, re.S
+            )
+        }
+        for table in ("people", "samples"):
+            columns = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+            if table == "people":
+                columns = [c for c in columns if c != "name_key"]
+            names = ", ".join(columns)
+            db.execute(f"DROP TABLE IF EXISTS {table}_upgrade")
+            db.execute(f"CREATE TABLE {table}_upgrade {create[table]}")
+            db.execute(f"INSERT INTO {table}_upgrade({names}) SELECT {names} FROM {table}")
+            db.execute(f"DROP TABLE {table}")
+            db.execute(f"ALTER TABLE {table}_upgrade RENAME TO {table}")
+        for pid, name in db.execute("SELECT id, name FROM people").fetchall():
+            db.execute("UPDATE people SET name_key = ? WHERE id = ?", (name_key(name), pid))
+        enrolments, enrolled = 0, 0
+        for (details,) in db.execute("SELECT details FROM audit WHERE action = 'enrol'"):
+            enrolments += 1
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                enrolled += int(json.loads(details).get("samples", 0))
+        for table, floor in (("people", enrolments), ("samples", enrolled)):
+            top = db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
+            db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
+            db.execute("INSERT INTO sqlite_sequence(name, seq) VALUES(?, ?)",
+                       (table, max(int(top), floor)))
+        bad = db.execute("PRAGMA foreign_key_check").fetchall()
+        if bad:
+            raise sqlite3.DatabaseError(f"upgrade left {len(bad)} rows without their person")
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -103,9 +201,10 @@ class SqliteStore:
         caches know they are stale."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
+            self._unchanged = False
             try:
                 yield self._db
-                if changes_vectors:
+                if changes_vectors and not self._unchanged:
                     self._db.execute(
                         "INSERT INTO meta(key, value) VALUES('generation', '1') ON CONFLICT(key) "
                         "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
@@ -145,12 +244,38 @@ class SqliteStore:
 
     # --- people -----------------------------------------------------------------------------------
 
+    def _find(self, db: sqlite3.Connection, name: str) -> tuple[int, str] | None:
+        """(id, stored name) of the person named ``name`` as given or in its NFKC form."""
+        given, nfkc = lookup_forms(name)
+        row = db.execute(
+            "SELECT id, name FROM people WHERE name IN (?, ?) ORDER BY name = ? DESC LIMIT 1",
+            (given, nfkc, given),
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def _stored_name(self, name: str) -> str:
+        with self._lock:
+            found = self._find(self._db, name)
+        return found[1] if found else name
+
+    def _taken(self, db: sqlite3.Connection, name: str, *, other_than: int = 0) -> str | None:
+        """The stored name that ``name`` clashes with under the name rule, if any."""
+        row = db.execute(
+            "SELECT name FROM people WHERE (name = ? OR name_key = ?) AND id != ? LIMIT 1",
+            (name, name_key(name), other_than),
+        ).fetchone()
+        return str(row[0]) if row else None
+
     def person(self, name: str) -> Person | None:
-        rows = self._rows(
-            "SELECT p.id, p.name, p.created_at, COUNT(s.id) FROM people p "
-            "LEFT JOIN samples s ON s.person_id = p.id WHERE p.name = ? GROUP BY p.id",
-            (name,),
-        )
+        with self._lock:
+            found = self._find(self._db, name)
+            if found is None:
+                return None
+            rows = self._db.execute(
+                "SELECT p.id, p.name, p.created_at, COUNT(s.id) FROM people p "
+                "LEFT JOIN samples s ON s.person_id = p.id WHERE p.id = ? GROUP BY p.id",
+                (found[0],),
+            ).fetchall()
         return Person(*rows[0]) if rows else None
 
     def require(self, name: str) -> Person:
@@ -178,13 +303,17 @@ class SqliteStore:
                                tuple(wanted)))
 
     def rename(self, old: str, new: str, *, actor: str) -> Person:
-        _check_name(new)
+        new = person_name(new)
         with self._write(changes_vectors=False) as db:
             person = self.require(old)
-            if self.person(new) is not None:
-                raise InvalidInput(f"a person named {new!r} already exists; merge instead")
-            db.execute("UPDATE people SET name = ? WHERE id = ?", (new, person.id))
-            self._audit(db, actor, "rename", old, {"new_name": new})
+            clash = self._taken(db, new, other_than=person.id)
+            if clash is not None:
+                raise NameTaken(f"a person named {clash!r} already exists; merge instead")
+            db.execute(
+                "UPDATE people SET name = ?, name_key = ? WHERE id = ?",
+                (new, name_key(new), person.id),
+            )
+            self._audit(db, actor, "rename", person.name, {"new_name": new})
         return self.require(new)
 
     def merge(self, source: str, target: str, *, actor: str) -> Person:
@@ -194,8 +323,8 @@ class SqliteStore:
                 raise InvalidInput("cannot merge a person into themselves")
             db.execute("UPDATE samples SET person_id = ? WHERE person_id = ?", (dst.id, src.id))
             db.execute("DELETE FROM people WHERE id = ?", (src.id,))
-            self._audit(db, actor, "merge", source, {"into": target, "samples": src.samples})
-        return self.require(target)
+            self._audit(db, actor, "merge", src.name, {"into": dst.name, "samples": src.samples})
+        return self.require(dst.name)
 
     # --- samples ----------------------------------------------------------------------------------
 
@@ -209,11 +338,20 @@ class SqliteStore:
         enrolled_by: str,
         expires_at: str | None,
         new: bool = False,
-    ) -> list[int]:
-        """Enrol ``samples`` for ``name`` (created if new) in one transaction; returns row ids.
-        With ``new`` the person must not exist yet (:class:`Conflict`), checked in the same
-        transaction, so two processes creating one name cannot both succeed."""
-        _check_name(name)
+        person_id: int | None = None,
+    ) -> Added:
+        """Enrol ``samples`` for ``name`` in one transaction; returns the new sample ids.
+
+        Who they are for is decided inside that transaction: with ``person_id`` (the id the
+        caller looked up when its request began) that person must still exist under ``name``,
+        else :class:`PersonNotFound` — a person forgotten, removed, renamed or merged meanwhile
+        is never re-created or split by an enrolment. With ``new`` the name must be free
+        (:class:`Conflict`; a name that is the same under the name rule: :class:`NameTaken`), so
+        two processes creating one name cannot both succeed. With neither, the person is
+        created if no one has the name. A sample whose image the person already has (or that
+        repeats one of this call) is not stored: its position is in the result's ``dropped``."""
+        if person_id is None:
+            name = person_name(name)
         if not consent.strip():
             raise InvalidInput("a consent basis is required to enrol a face")
         for s in samples:
@@ -221,28 +359,57 @@ class SqliteStore:
                 raise InvalidInput(f"vector of shape {s.vector.shape}, expected ({space.dim},)")
         if not samples:  # nothing to enrol: no person, no space binding, no audit event
             self.check_space(space)
-            return []
+            return Added()
         now = utc_now()
         with self._write() as db:
             self.check_space(space)
+            if person_id is not None:
+                row = db.execute("SELECT name FROM people WHERE id = ?", (person_id,)).fetchone()
+                if row is None or row[0] != name:
+                    raise PersonNotFound(
+                        f"{name!r} is no longer in the gallery (forgotten, removed, renamed or "
+                        "merged while the request ran): nothing enrolled"
+                    )
+                pid = int(person_id)
+            else:
+                found = self._find(db, name)
+                if new and found is not None:
+                    raise Conflict(f"a person named {found[1]!r} exists already")
+                if found is None:
+                    clash = self._taken(db, name)
+                    if clash is not None:
+                        raise NameTaken(
+                            f"a person named {clash!r} exists already, the same name as "
+                            f"{name!r} under the name rule"
+                        )
+                    cur = db.execute(
+                        "INSERT INTO people(name, created_at, name_key) VALUES(?, ?, ?)",
+                        (name, now, name_key(name)),
+                    )
+                    pid = int(cur.lastrowid or 0)
+                else:
+                    pid, name = found
             db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES('space', ?)", (_space_json(space),)
             )
-            if new and db.execute("SELECT 1 FROM people WHERE name = ?", (name,)).fetchone():
-                raise Conflict(f"a person named {name!r} exists already")
-            db.execute("INSERT OR IGNORE INTO people(name, created_at) VALUES(?, ?)", (name, now))
-            person_id = db.execute("SELECT id FROM people WHERE name = ?", (name,)).fetchone()[0]
-            ids = []
-            for s in samples:
+            ids, dropped, seen = Added(), [], set()
+            for pos, s in enumerate(samples):
+                if s.image_sha256 in seen or db.execute(
+                    "SELECT 1 FROM samples WHERE person_id = ? AND image_sha256 = ? LIMIT 1",
+                    (pid, s.image_sha256),
+                ).fetchone():
+                    dropped.append(pos)
+                    continue
+                seen.add(s.image_sha256)
                 cur = db.execute(
                     "INSERT INTO samples(person_id, vector, quality, image_sha256, source, consent,"
                     " enrolled_at, enrolled_by, expires_at, bbox) VALUES(?,?,?,?,?,?,?,?,?,?)",
                     (
-                        person_id,
+                        pid,
                         np.asarray(s.vector, dtype="<f4").tobytes(),
                         float(s.quality),
                         s.image_sha256,
-                        s.source,
+                        safe_text(s.source),
                         consent,
                         now,
                         enrolled_by,
@@ -251,25 +418,28 @@ class SqliteStore:
                     ),
                 )
                 ids.append(int(cur.lastrowid or 0))
-            if samples:
+            ids.dropped = dropped
+            if ids:
                 self._audit(
                     db,
                     enrolled_by,
                     "enrol",
                     name,
                     {
-                        "samples": len(samples),
+                        "samples": len(ids),
                         "consent": consent,
-                        "images": sorted({s.image_sha256 for s in samples}),
+                        "images": sorted(seen),
                     },
                 )
+            else:  # every image was there already: nothing changed
+                self._unchanged = True
         return ids
 
     def has_image(self, name: str, image_sha256: str) -> bool:
         rows = self._rows(
             "SELECT 1 FROM samples s JOIN people p ON p.id = s.person_id "
             "WHERE p.name = ? AND s.image_sha256 = ? LIMIT 1",
-            (name, image_sha256),
+            (self._stored_name(name), image_sha256),
         )
         return bool(rows)
 
@@ -278,7 +448,7 @@ class SqliteStore:
             "SELECT s.id, p.name, s.image_sha256, s.source, s.consent, s.enrolled_at, "
             "s.enrolled_by, s.expires_at, s.quality, s.bbox FROM samples s "
             "JOIN people p ON p.id = s.person_id WHERE p.name = ? ORDER BY s.id",
-            (name,),
+            (self._stored_name(name),),
         )
         return [
             SampleInfo(
@@ -314,7 +484,7 @@ class SqliteStore:
         args: tuple[Any, ...] = (now,)
         if person is not None:
             sql += " AND p.name = ?"
-            args += (person,)
+            args += (self._stored_name(person),)
         rows = self._rows(sql + " ORDER BY s.id", args)
         space = self.space()
         dim = space.dim if space else 0
@@ -346,7 +516,7 @@ class SqliteStore:
             ]
             db.execute("DELETE FROM samples WHERE person_id = ?", (person.id,))
             db.execute("DELETE FROM people WHERE id = ?", (person.id,))
-            self._audit(db, actor, action, name, {"samples": len(ids), **(details or {})})
+            self._audit(db, actor, action, person.name, {"samples": len(ids), **(details or {})})
         return ids
 
     def purge_expired(self, *, actor: str, now: str | None = None) -> list[int]:
@@ -382,6 +552,7 @@ class SqliteStore:
     def _audit(
         self, db: sqlite3.Connection, actor: str, action: str, subject: str, details: dict[str, Any]
     ) -> AuditEvent:
+        actor, subject, details = safe_text(actor), safe_text(subject), redact_paths(details)
         last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
         at = utc_now()
@@ -405,5 +576,16 @@ class SqliteStore:
 
 
 def _check_name(name: str) -> None:
-    if not name or not name.strip() or len(name) > 200 or any(c in name for c in "\n\r\t\0"):
-        raise InvalidInput(f"invalid person name {name!r}: 1-200 characters, no control characters")
+    """Raise unless ``name`` follows the name rule (:func:`facewise.gallery.names.person_name`)."""
+    person_name(name)
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file (0600) and a missing home folder (0700) before SQLite does, so a
+    new gallery is readable by its owner only (SQLite gives the WAL the database's mode)."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.chmod(0o700)
+    if not path.exists():
+        with contextlib.suppress(OSError):  # SQLite reports what is wrong with the path
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

@@ -6,11 +6,14 @@ clients rely on and allow the rest (``extra="allow"``), so the CLI and the servi
 
 from __future__ import annotations
 
-import datetime as dt
 import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from facewise.errors import InvalidInput
+from facewise.gallery import names
+from facewise.gallery.records import parse_time
 
 MAX_FILES = 20
 """Most image files one request may carry (enrolment); more is refused with 422."""
@@ -29,11 +32,23 @@ def _clean_text(what: str, *, slash: bool) -> Any:
     return AfterValidator(check)
 
 
+def _person_name(value: str) -> str:
+    try:
+        return names.person_name(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+
+
 PersonName = Annotated[
     str,
-    Field(min_length=1, max_length=200, description="1-200 characters; no control characters, "
-          "no '/', no leading or trailing spaces."),
-    _clean_text("a person's name", slash=False),
+    Field(
+        min_length=1,
+        max_length=names.MAX_INPUT,
+        description="The name rule, the same as the CLI's: " + names.RULE + ". Stored in NFKC "
+        "form; a name equal to a stored one after normalisation, case folding and look-alike "
+        "letters is the same person (409).",
+    ),
+    AfterValidator(_person_name),
 ]
 Consent = Annotated[
     str,
@@ -52,9 +67,9 @@ Source = Annotated[
 ]
 def _check_date(value: str) -> str:
     try:
-        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError("not a date: use YYYY-MM-DD or an ISO datetime") from None
+        parse_time(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
     return value
 
 
