@@ -156,6 +156,8 @@ class Engine:
         assert face_a.embedding is not None and face_b.embedding is not None
         score = similarity(face_a.embedding, face_b.embedding)
         limit = threshold(face_a.embedding.space, operating_point)
+        from facewise.calibration import fmr_at
+
         return Verification(
             verified=score >= limit,
             score=score,
@@ -165,6 +167,7 @@ class Engine:
             model=face_a.embedding.space.model,
             face_a=face_a,
             face_b=face_b,
+            fmr=fmr_at(face_a.embedding.space, score),
         )
 
 

@@ -142,3 +142,6 @@ class Verification:
     model: str
     face_a: Face
     face_b: Face
+    fmr: float | None = None
+    """How often one comparison with a stranger scores at least ``score`` (from the space's
+    calibration; None where the space has none)."""

@@ -113,9 +113,15 @@ def test_openapi_lists_the_contract(api: Api) -> None:
         ("/readyz", "get"),
         ("/metrics", "get"),
     } <= routes
-    body = spec["paths"]["/v1/identify"]["post"]["requestBody"]["content"]
+    body = spec["paths"]["/v1/detect"]["post"]["requestBody"]["content"]
     assert body["multipart/form-data"]["schema"]["properties"]["image"]["format"] == "binary"
     assert body["application/json"]["schema"]["properties"]["image"]["type"] == "string"
+    # identify takes one image or several: file parts named image, or a string or a list
+    body = spec["paths"]["/v1/identify"]["post"]["requestBody"]["content"]
+    several = body["multipart/form-data"]["schema"]["properties"]["image"]
+    assert several["type"] == "array" and several["items"]["format"] == "binary"
+    shapes = body["application/json"]["schema"]["properties"]["image"]["anyOf"]
+    assert {s["type"] for s in shapes} == {"string", "array"}
     assert api.call("GET", "/docs", who=None).status_code == 200
 
 

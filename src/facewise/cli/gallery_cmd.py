@@ -14,6 +14,7 @@ from facewise.cli.common import (
     print_table,
     printable,
     quiet_option,
+    run_per_input,
 )
 from facewise.cli.render import (
     audit_events_dict,
@@ -149,34 +150,64 @@ def enroll_dir(
 
 
 @click.command("identify")
-@click.argument("image")
+@click.argument("images", nargs=-1, required=True)
 @click.option("--top", type=click.IntRange(1, 100), default=5, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes that detect and embed (each loads the models once).",
+)
 @json_option
+@quiet_option
 @handle_errors
-def identify(image: str, top: int, as_json: bool) -> None:
-    """Who is in IMAGE? Every face: the top people and a decision (a person, or unknown)."""
+def identify(images: tuple[str, ...], top: int, workers: int, as_json: bool, quiet: bool) -> None:
+    """Who is in each image? IMAGES are files and folders (searched recursively for images).
+    Every face: the top people and a decision (a person, or unknown) at the gallery's calibrated
+    threshold. One JSON line per image with --json; an image that fails is reported and the
+    rest go on (the exit code is the first failure's)."""
+    from facewise.errors import FacewiseError
+    from facewise.gallery.batch import expand_images, faces_in_files
+
+    paths = expand_images(images)
     with open_gallery() as gallery:
-        results = gallery.identify(image, top=top)
-        gallery.store.audit(
-            actor(),
-            "identify",
-            "*",
-            {
-                "image": image,
-                "faces": len(results),
-                "accepted": sorted({r.person for r in results if r.person}),
-            },
-        )
-    faces = [identification_dict(r) for r in results]
-    if as_json:
-        emit_json({"path": image, "faces": faces})
-        return
-    if not faces:
-        click.echo(f"{image}: no face found")
-    for face in faces:
+        gallery.threshold()  # an uncalibrated space or a bad gallery fails here, once
+        found = faces_in_files(gallery.engine, paths, workers=workers)
+
+        def work(path: str) -> dict[str, Any]:
+            item = next(found)
+            if isinstance(item, FacewiseError):
+                raise item
+            digest, faces = item
+            results = gallery.identify_faces(faces, top=top)
+            gallery.store.audit(
+                actor(),
+                "identify",
+                "*",
+                {
+                    "image": f"sha256:{digest}",
+                    "faces": len(results),
+                    "accepted": sorted({r.person for r in results if r.person}),
+                },
+            )
+            return {"faces": [identification_dict(r) for r in results]}
+
+        run_per_input(paths, quiet, "identifying", work, as_json, _show_identified)
+
+
+def _show_identified(path: str, result: dict[str, Any]) -> None:
+    if not result["faces"]:
+        click.echo(f"{path}: no face found")
+    for face in result["faces"]:
         d = face["decision"]
         who = d["person"] if d["accepted"] else "unknown"
-        click.echo(f"{face['bbox']}: {who} (score {d['score']}, threshold {d['threshold']})")
+        odds = d["fpir_at_score"]
+        chance = f", a stranger scores this high 1 time in {1 / odds:,.0f}" if odds else ""
+        click.echo(
+            f"{path} {face['bbox']}: {who} (score {d['score']}, threshold {d['threshold']} "
+            f"for {d['gallery_size']} people{chance})"
+        )
 
 
 @click.group("people")

@@ -12,7 +12,7 @@ import numpy as np
 from facewise.types import Detection, Face, Image, Verification
 
 if TYPE_CHECKING:
-    from facewise.gallery.gallery import EnrolResult, Identification
+    from facewise.gallery.gallery import Decision, EnrolResult, Identification
     from facewise.gallery.records import AuditEvent, Person, SampleInfo
 
 
@@ -44,6 +44,7 @@ def verification_dict(v: Verification) -> dict[str, Any]:
         "score": round(v.score, 6),
         "threshold": round(v.threshold, 6),
         "operating_point": v.operating_point,
+        "fmr": _rate(v.fmr),
         "metric": v.metric,
         "model": v.model,
         "face_a": face_dict(v.face_a, with_vector=False),
@@ -76,17 +77,31 @@ def analyses_dict(faces: Iterable[Face], what: list[str]) -> dict[str, Any]:
     return {"faces": [analysis_dict(f, what) for f in faces]}
 
 
+def _rate(value: float | None) -> float | None:
+    """A rate for JSON: four significant digits (they span 1 to 1e-12)."""
+    return None if value is None else float(f"{value:.4g}")
+
+
+def decision_dict(d: Decision) -> dict[str, Any]:
+    """The open-set decision of one probe: the score, the threshold that holds the target FPIR
+    for this gallery, and what the score means (``fmr``, ``fpir_at_score``)."""
+    return {
+        "person": d.person,
+        "accepted": d.accepted,
+        "score": d.score,
+        "threshold": round(d.threshold, 6),
+        "fpir": d.fpir,
+        "fpir_at_score": _rate(d.fpir_at_score),
+        "fmr": _rate(d.fmr),
+        "gallery_size": d.gallery_size,
+    }
+
+
 def identification_dict(r: Identification) -> dict[str, Any]:
     """One probe face of ``facewise identify --json``: box, open-set decision, candidates."""
-    best = r.candidates[0].score if r.candidates else None
     return {
         "bbox": r.face.bbox.as_list(),
-        "decision": {
-            "person": r.person,
-            "accepted": r.accepted,
-            "score": best,
-            "threshold": round(r.threshold, 6),
-        },
+        "decision": decision_dict(r.decision),
         "candidates": [{"person": c.person, "score": c.score} for c in r.candidates],
     }
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".tif", ".tiff", ".pgm", ".ppm", ".bmp", ".webp"}
 BATCH = 32
+T = TypeVar("T")
 
 _engine: Any = None
 
@@ -70,6 +71,27 @@ def embed_file(settings: dict[str, Any], person: str, path: str) -> dict[str, An
         return {"person": person, "path": path, "error": f"cannot read: {exc.strerror}"}
 
 
+def expand_images(inputs: Iterable[str]) -> list[str]:
+    """Files as given, and each folder's image files (recursively, sorted, hidden ones left
+    out) as that folder joined with their relative path; a path that does not exist is kept,
+    to be reported as that input's error."""
+    out: list[str] = []
+    for given in inputs:
+        if not os.path.isdir(given):
+            out.append(given)
+            continue
+        root = Path(given)
+        found = sorted(
+            p.relative_to(root)
+            for p in root.rglob("*")
+            if p.suffix.lower() in IMAGE_SUFFIXES
+            and p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        )
+        out.extend(os.path.join(given, str(rel)) for rel in found)
+    return out
+
+
 def scan(folder: Path) -> list[tuple[str, Path]]:
     """(person, image path) for every image in each person's sub-folder, sorted."""
     items = []
@@ -80,21 +102,53 @@ def scan(folder: Path) -> list[tuple[str, Path]]:
     return items
 
 
+def pool_map(
+    fn: Callable[..., T], settings: dict[str, Any], items: list[tuple[Any, ...]], workers: int
+) -> Iterator[T]:
+    """``fn(settings, *item)`` for every item, in order, on ``workers`` local processes (each
+    with its own engine, built from ``settings``); in this process when ``workers`` is 1."""
+    if workers == 1 or len(items) < 2:
+        for item in items:
+            yield fn(settings, *item)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        yield from pool.map(fn, [settings] * len(items), *zip(*items, strict=True), chunksize=4)
+
+
+def worker_settings(engine: Any) -> dict[str, Any]:
+    """The engine's settings as plain values for worker processes (one thread each: the pool
+    is the parallelism)."""
+    settings = {
+        k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(engine.settings).items()
+    }
+    settings["threads"] = 1
+    return settings
+
+
+def faces_in_file(settings: dict[str, Any], path: str) -> tuple[str, list[Any]] | FacewiseError:
+    """(sha256 of the file, every face with its embedding), or the error (runs in a worker)."""
+    engine = _worker_engine(settings)
+    try:
+        data = io.read_file(path, settings=engine.settings)
+        return io.image_sha256(data), engine.represent(data)
+    except FacewiseError as exc:
+        return exc
+
+
+def faces_in_files(
+    engine: Any, paths: list[str], *, workers: int = 1
+) -> Iterator[tuple[str, list[Any]] | FacewiseError]:
+    """:func:`faces_in_file` for each path, in order; ``engine`` itself when ``workers`` is 1."""
+    global _engine
+    if workers == 1:
+        _engine = engine
+    yield from pool_map(faces_in_file, worker_settings(engine), [(p,) for p in paths], workers)
+
+
 def _local(
     settings: dict[str, Any], todo: list[tuple[str, Path]], workers: int
 ) -> Iterator[dict[str, Any]]:
-    if workers == 1:
-        for person, path in todo:
-            yield embed_file(settings, person, str(path))
-        return
-    with ProcessPoolExecutor(workers) as pool:
-        yield from pool.map(
-            embed_file,
-            [settings] * len(todo),
-            [p for p, _ in todo],
-            [str(path) for _, path in todo],
-            chunksize=4,
-        )
+    return pool_map(embed_file, settings, [(p, str(path)) for p, path in todo], workers)
 
 
 def _ray(
@@ -144,11 +198,7 @@ def enrol_folder(
             skipped += 1
         else:
             todo.append((person, path))
-    settings = {
-        k: (str(v) if isinstance(v, Path) else v)
-        for k, v in asdict(gallery.engine.settings).items()
-    }
-    settings["threads"] = 1  # one thread per worker process: the pool is the parallelism
+    settings = worker_settings(gallery.engine)
     run = _ray if executor == "ray" else _local
     start = time.perf_counter()
     enrolled, failures = 0, []

@@ -16,7 +16,6 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from facewise.gallery.records import utc_now
-from facewise.gallery.thresholds import identify_threshold
 
 if TYPE_CHECKING:
     from facewise.gallery.gallery import Gallery
@@ -35,7 +34,7 @@ def forget(gallery: Gallery, person: str, *, actor: str) -> dict[str, Any]:
     removed = store.remove_person(person, actor=actor, action="forget")
     gallery.rebuild_index()  # rewrites the cache file without the erased vectors
     store.compact()
-    threshold = identify_threshold(gallery.engine.space, gallery.fpir, gallery.template)
+    threshold = gallery.threshold()
     probe: dict[str, Any] = {
         "probes": len(erased),
         "matched_forgotten_person": 0,

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewise import io
+from facewise.calibration import NonMatedModel, nonmated_model
 from facewise.engine import Engine, ImageSource
 from facewise.errors import FacewiseError, InvalidInput, NoFaceFound
 from facewise.gallery.audit import base_name, safe_text
@@ -29,7 +30,6 @@ from facewise.gallery.index import VectorIndex, build_index, load_index, save_in
 from facewise.gallery.names import person_name
 from facewise.gallery.records import NewSample, Person, parse_time, utc_now
 from facewise.gallery.stores import open_store
-from facewise.gallery.thresholds import identify_threshold
 from facewise.types import Face
 
 log = logging.getLogger(__name__)
@@ -44,12 +44,25 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
-class Identification:
-    """One probe face: the best candidates and the open-set decision."""
+class Decision:
+    """The open-set answer for one probe vector, with what its score means.
 
-    face: Face
+    ``threshold`` is the score the best candidate must reach so that at most ``fpir`` of
+    strangers searched against *this* gallery (``gallery_size`` people, their samples, the
+    template rule) would be accepted. ``fmr``: how often one comparison with a stranger scores at
+    least the best candidate's score; ``fpir_at_score``: how often a stranger's best match in
+    this gallery does (both from the calibration; None without candidates)."""
+
     candidates: list[Candidate]
     threshold: float
+    fpir: float
+    gallery_size: int
+    fmr: float | None
+    fpir_at_score: float | None
+
+    @property
+    def score(self) -> float | None:
+        return self.candidates[0].score if self.candidates else None
 
     @property
     def accepted(self) -> bool:
@@ -58,6 +71,30 @@ class Identification:
     @property
     def person(self) -> str | None:
         return self.candidates[0].person if self.accepted else None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Identification:
+    """One probe face: the best candidates and the open-set decision."""
+
+    face: Face
+    decision: Decision
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return self.decision.candidates
+
+    @property
+    def threshold(self) -> float:
+        return self.decision.threshold
+
+    @property
+    def accepted(self) -> bool:
+        return self.decision.accepted
+
+    @property
+    def person(self) -> str | None:
+        return self.decision.person
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +132,9 @@ class Gallery:
         self._generation = -1
         self._owners: dict[int, int] = {}
         self._templates: dict[int, npt.NDArray[np.float32]] = {}
+        self._shape: dict[int, int] = {}  # samples per person -> people (the live gallery)
+        self._counts: dict[int, int] = {}  # person id -> live samples (local index)
+        self._next_expiry: str | None = None  # the index is stale from this time on
         self._dirty = False
 
     def close(self) -> None:
@@ -128,26 +168,43 @@ class Gallery:
         )
 
     def index(self) -> VectorIndex:
-        """The in-memory index, reloaded from the cache file or rebuilt from SQLite if stale."""
+        """The in-memory index of the live (unexpired) samples, reloaded from the cache file or
+        rebuilt from the store when the store changed or a sample expired since it was built."""
         with self._lock:
             generation = self.store.generation()
-            if self._index is not None and generation == self._generation:
+            now = utc_now()
+            if (
+                self._index is not None
+                and generation == self._generation
+                and (self._next_expiry is None or now < self._next_expiry)
+            ):
                 return self._index
-            ids, owners, vectors, quality = self.store.vectors()
+            if self.home is None:  # the store (Milvus) searches and builds templates itself
+                size = self.store.count(now=now)
+                self._index = _StoreSearch(self.store, size, self.engine.space.dim)
+                self._counts = {p.id: p.samples for p in self.store.people()}
+                self._shape = _shape(self._counts.values())
+                self._generation, self._next_expiry, self._dirty = generation, None, False
+                return self._index
+            ids, owners, vectors, quality = self.store.vectors(now=now)
             dim = vectors.shape[1] if vectors.size else self.engine.space.dim
             key = self._space_key()
-            index: VectorIndex | None
-            if self.home is None:  # the store (Milvus) answers searches itself
-                index = _StoreSearch(self.store, len(ids), dim)
-            else:
-                index = load_index(self._index_path, generation=generation, space_key=key)
-                if index is None or len(index) != len(ids):
-                    index = build_index(ids, vectors, dim=dim)
-                    save_index(index, self._index_path, generation=generation, space_key=key)
+            index = load_index(self._index_path, generation=generation, space_key=key)
+            if index is None or len(index) != len(ids):  # a sample expired: fewer live ids
+                index = build_index(ids, vectors, dim=dim)
+                save_index(index, self._index_path, generation=generation, space_key=key)
             self._owners = dict(zip(ids.tolist(), owners.tolist(), strict=True))
             self._templates = _mean_templates(owners, vectors, quality)
+            self._count_samples()
+            self._next_expiry = self.store.next_expiry(now=now)
             self._index, self._generation, self._dirty = index, generation, False
             return index
+
+    def _count_samples(self) -> None:
+        """Live samples per person and the gallery's shape, from the index's owners."""
+        pids, n = np.unique(np.fromiter(self._owners.values(), dtype=np.int64), return_counts=True)
+        self._counts = dict(zip(pids.tolist(), n.tolist(), strict=True))
+        self._shape = _shape(n.tolist())
 
     def rebuild_index(self) -> int:
         with self._lock:
@@ -279,30 +336,55 @@ class Gallery:
                 *({"image": names[i], "reason": "already enrolled"} for i in sorted(dropped)),
             ]
             kept = [s for i, s in enumerate(samples) if i not in dropped]
+            # the in-memory index takes this process's own enrolment directly, except samples
+            # that expire (the rebuild applies expiry) and on a store that searches itself
             if (
                 ids
+                and expires_at is None
+                and self.home is not None
                 and self._index is not None
                 and self._generation == before
                 and self.store.generation() == before + 1
             ):
                 self._add_to_index(
-                    person, np.array(ids, dtype=np.int64), np.stack([s.vector for s in kept])
+                    person,
+                    np.array(ids, dtype=np.int64),
+                    np.stack([s.vector for s in kept]),
+                    owner=getattr(ids, "person_id", None),
                 )
         return EnrolResult(person_name(person) if person_id is None else person, len(ids),
                            skipped)
 
     def _add_to_index(
-        self, person: str, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]
+        self,
+        person: str,
+        ids: npt.NDArray[np.int64],
+        vectors: npt.NDArray[np.float32],
+        *,
+        owner: int | None = None,
     ) -> None:
         """Apply this process's own enrolment to the in-memory index instead of rebuilding; the
-        cache file is rewritten on close (until then it is stale and would be rebuilt)."""
+        cache file is rewritten on close (until then it is stale and would be rebuilt). If the
+        person ``owner`` is no longer called ``person`` (renamed by another writer since the
+        samples were stored; a rename leaves the vectors, hence the generation, as they are),
+        the index is dropped and rebuilt on next use instead."""
         assert self._index is not None
+        if owner is None:
+            found = self.store.person(person)
+            owner = found.id if found is not None else None
+        if owner is None or self.store.names([owner]).get(owner) != person:
+            self._index = None
+            return
         if self.home is not None:
             self._index.add(ids, vectors)
-        owner = self.store.require(person).id
         self._owners.update(dict.fromkeys(ids.tolist(), owner))
         _, owners, vecs, quality = self.store.vectors(person=person)
         self._templates.update(_mean_templates(owners, vecs, quality))
+        if self.home is not None:
+            self._count_samples()
+        else:
+            self._counts[owner] = self._counts.get(owner, 0) + len(ids)
+            self._shape = _shape(self._counts.values())
         self._generation = self.store.generation()
         self._dirty = True
 
@@ -314,40 +396,93 @@ class Gallery:
         return self.identify_faces(faces, top=top)
 
     def identify_faces(self, faces: list[Face], *, top: int = 5) -> list[Identification]:
+        self.store.check_space(self.engine.space)
+        embedded = [f for f in faces if f.embedding is not None]
+        if not embedded:
+            return []
+        vectors = np.stack([f.embedding.vector for f in embedded if f.embedding is not None])
+        decisions = self.decide(vectors, top=top)
+        return [Identification(f, d) for f, d in zip(embedded, decisions, strict=True)]
+
+    def model(self) -> NonMatedModel:
+        """The calibrated non-mated score model of the engine's embedding space."""
+        return nonmated_model(self.engine.space)
+
+    def threshold(self) -> float:
+        """The acceptance threshold for this gallery as it is now (its people, their samples,
+        the template rule) at the target ``fpir``."""
+        with self._lock:
+            self.index()
+            shape = dict(self._shape)
+        return self.model().threshold(self.fpir, shape, template=self.template)
+
+    def decide(self, queries: npt.NDArray[np.float32], *, top: int = 5) -> list[Decision]:
+        """Open-set decisions for query vectors (Q, D) float32, L2-normalised, of the engine's
+        space: candidates by the template rule, and the threshold that holds ``fpir`` for this
+        gallery's size and shape."""
         if top < 1:
             raise InvalidInput("top must be at least 1")
-        space = self.engine.space
-        self.store.check_space(space)
-        threshold = identify_threshold(space, self.fpir, self.template)
-        if not faces:
-            return []
-        vectors = np.stack([f.embedding.vector for f in faces if f.embedding is not None])
-        ranked = self.rank(vectors, top=top)
-        return [Identification(f, r, threshold) for f, r in zip(faces, ranked, strict=True)]
+        model = self.model()
+        ranked, samples, shape = self._rank(queries, top=top)
+        threshold = model.threshold(self.fpir, shape, template=self.template)
+        people = sum(shape.values())
+        out = []
+        for row, counts in zip(ranked, samples, strict=True):
+            fmr = fpir_at = None
+            if row:
+                best = row[0].score
+                fmr = model.fmr(best, template=self.template, samples=counts[0])
+                fpir_at = model.fpir(best, shape, template=self.template)
+            out.append(Decision(row, threshold, self.fpir, people, fmr, fpir_at))
+        return out
 
     def rank(self, queries: npt.NDArray[np.float32], *, top: int = 5) -> list[list[Candidate]]:
         """For each query vector (Q, D), the top people by the gallery's template rule."""
+        return self._rank(queries, top=top)[0]
+
+    def _rank(
+        self, queries: npt.NDArray[np.float32], *, top: int
+    ) -> tuple[list[list[Candidate]], list[list[int]], dict[int, int]]:
+        """(candidates per query, each candidate's live sample count, the gallery's shape)."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
         with self._lock:
             index = self.index()
-            owners, templates = self._owners, self._templates
+            owners, templates, shape = self._owners, self._templates, dict(self._shape)
+            counts = self._counts
         if len(index) == 0:
-            return [[] for _ in range(len(queries))]
-        scores, ids = index.search(
-            np.ascontiguousarray(queries, dtype=np.float32), min(len(index), max(4 * top, 32))
-        )
-        ranked = []
-        for q, row_scores, row_ids in zip(queries, scores, ids, strict=True):
+            return [[] for _ in queries], [[] for _ in queries], shape
+        depth = min(len(index), max(4 * top, 32))
+        if isinstance(index, _StoreSearch):  # Milvus: owners come with the hits
+            scores, _, hit_owners = index.search_owners(queries, depth)
+        else:
+            scores, ids = index.search(queries, depth)
+            hit_owners = np.array(
+                [[owners.get(i, -1) for i in row] for row in ids.tolist()], dtype=np.int64
+            ).reshape(ids.shape)
+        best_rows: list[dict[int, float]] = []
+        for row_scores, row_owners in zip(scores.tolist(), hit_owners.tolist(), strict=True):
             best: dict[int, float] = {}
-            for s, i in zip(row_scores.tolist(), row_ids.tolist(), strict=True):
-                if i >= 0 and i in owners:
-                    pid = owners[i]
-                    best[pid] = max(best.get(pid, -2.0), s)
-            if self.template == "mean":
-                best = {pid: float(q @ templates[pid]) for pid in best}
-            ranked.append(sorted(best.items(), key=lambda kv: -kv[1])[:top])
+            for sc, pid in zip(row_scores, row_owners, strict=True):
+                if pid >= 0:
+                    best[pid] = max(best.get(pid, -2.0), sc)
+            best_rows.append(best)
+        if self.template == "mean" or isinstance(index, _StoreSearch):
+            if isinstance(index, _StoreSearch):
+                templates = index.templates(sorted({pid for b in best_rows for pid in b}))
+            for q, best in zip(queries, best_rows, strict=True):
+                for pid in list(best):
+                    if pid not in templates:  # its samples expired or left since the search
+                        del best[pid]
+                    elif self.template == "mean":
+                        best[pid] = float(q @ templates[pid])
+        ranked = [sorted(b.items(), key=lambda kv: -kv[1])[:top] for b in best_rows]
         names = self.store.names(pid for row in ranked for pid, _ in row)
-        return [[Candidate(names[pid], round(s, 6)) for pid, s in row if pid in names]
-                for row in ranked]
+        candidates = [
+            [Candidate(names[pid], round(sc, 6)) for pid, sc in row if pid in names]
+            for row in ranked
+        ]
+        samples = [[counts.get(pid, 1) for pid, _ in row if pid in names] for row in ranked]
+        return candidates, samples, shape
 
     # --- people -----------------------------------------------------------------------------------
 
@@ -398,7 +533,8 @@ class Gallery:
 
 
 class _StoreSearch:
-    """A store that answers searches itself (Milvus), seen as an index by the gallery."""
+    """A store that searches and builds templates itself (Milvus), seen as an index by the
+    gallery: expired samples are left out at query time, by the store's own filter."""
 
     kind = "store"
 
@@ -418,10 +554,33 @@ class _StoreSearch:
     def search(
         self, queries: npt.NDArray[np.float32], k: int
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        result: tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]] = self.store.search(
-            queries, k
+        scores, ids, _ = self.search_owners(queries, k)
+        return scores, ids
+
+    def search_owners(
+        self, queries: npt.NDArray[np.float32], k: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(scores, sample ids, person ids), each (Q, k); -1 ids pad."""
+        found: tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64]] = (
+            self.store.search(queries, k, now=utc_now())
         )
-        return result
+        return found
+
+    def templates(self, people: list[int]) -> dict[int, npt.NDArray[np.float32]]:
+        """Mean templates of ``people`` from their live samples, read from the store."""
+        templates: dict[int, npt.NDArray[np.float32]] = self.store.templates(
+            people, now=utc_now()
+        )
+        return templates
+
+
+def _shape(counts: Any) -> dict[int, int]:
+    """Samples per person -> number of people with that many."""
+    out: dict[int, int] = {}
+    for n in counts:
+        if n > 0:
+            out[int(n)] = out.get(int(n), 0) + 1
+    return out
 
 
 def _mean_templates(

@@ -418,7 +418,7 @@ class SqliteStore:
                     ),
                 )
                 ids.append(int(cur.lastrowid or 0))
-            ids.dropped = dropped
+            ids.dropped, ids.person_id = dropped, pid
             if ids:
                 self._audit(
                     db,
@@ -465,6 +465,12 @@ class SqliteStore:
             )
             for r in rows
         ]
+
+    def next_expiry(self, *, now: str) -> str | None:
+        """The earliest expiry still ahead of ``now`` (ISO UTC), or None: until then the live
+        samples stay as they are."""
+        rows = self._rows("SELECT MIN(expires_at) FROM samples WHERE expires_at > ?", (now,))
+        return rows[0][0] if rows and rows[0][0] is not None else None
 
     def vectors(
         self, *, now: str | None = None, person: str | None = None

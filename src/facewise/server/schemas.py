@@ -9,7 +9,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from facewise.errors import InvalidInput
 from facewise.gallery import names
@@ -108,6 +108,20 @@ class ImageBody(_Strict):
     image: Base64Image
 
 
+class IdentifyBody(_Strict):
+    image: Base64Image | list[Base64Image] = Field(
+        description="One image, or a list of up to 20 (the request's size limit applies to the "
+        "total)."
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _count(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and not 1 <= len(value) <= MAX_FILES:
+            raise ValueError(f"give 1 to {MAX_FILES} images")
+        return value
+
+
 class VerifyBody(_Strict):
     image_a: Base64Image
     image_b: Base64Image
@@ -185,6 +199,9 @@ class VerifyOut(_Open):
     score: float
     threshold: float
     operating_point: Literal["fmr", "accuracy"]
+    fmr: float | None = Field(
+        description="How often one comparison with a stranger scores at least `score`."
+    )
     metric: str
     model: str
     face_a: DetectionOut
@@ -200,7 +217,18 @@ class DecisionOut(_Strict):
     person: str | None
     accepted: bool
     score: float | None
-    threshold: float
+    threshold: float = Field(
+        description="The score to reach so that at most `fpir` of strangers are accepted by this "
+        "gallery as it is now (its size and templates)."
+    )
+    fpir: float = Field(description="The target false-positive identification rate.")
+    fpir_at_score: float | None = Field(
+        description="How often a stranger's best match in this gallery scores at least `score`."
+    )
+    fmr: float | None = Field(
+        description="How often one comparison with a stranger scores at least `score`."
+    )
+    gallery_size: int = Field(description="People searched.")
 
 
 class IdentifiedFaceOut(_Strict):
@@ -211,8 +239,24 @@ class IdentifiedFaceOut(_Strict):
     candidates: list[CandidateOut]
 
 
+class ImageErrorOut(_Strict):
+    code: str
+    message: str
+
+
+class IdentifiedImageOut(_Strict):
+    image: str = Field(description="The upload's file name (or image[i] / image).")
+    faces: list[IdentifiedFaceOut] | None = None
+    error: ImageErrorOut | None = Field(
+        default=None, description="Why this image could not be searched (the others were)."
+    )
+
+
 class IdentifyOut(_Strict):
-    faces: list[IdentifiedFaceOut]
+    images: list[IdentifiedImageOut] = Field(description="One entry per image, in order.")
+    faces: list[IdentifiedFaceOut] | None = Field(
+        default=None, description="With a single image: its faces (as images[0].faces)."
+    )
 
 
 class AnalyzedFaceOut(_Open):

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 
 from facewise.errors import FacewiseError, InvalidInput
 from facewise.server.errors import UnsupportedMediaType
+from facewise.server.middleware import BodyTooLarge
 from facewise.server.schemas import MAX_FILES
 
 
@@ -99,6 +100,10 @@ async def _from_json(request: Request, spec: BodySpec) -> Parsed:
         obj = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise InvalidRequest("the body is not valid JSON") from None
+    except RecursionError:
+        raise InvalidRequest("the JSON body is nested too deeply") from None
+    except ValueError:  # an integer beyond Python's digit limit, and the like
+        raise InvalidRequest("the JSON body holds a value that cannot be read") from None
     if not isinstance(obj, dict):
         raise InvalidRequest("the JSON body must be an object")
     try:
@@ -110,8 +115,10 @@ async def _from_json(request: Request, spec: BodySpec) -> Parsed:
         parsed.uploads[name] = [Upload(name, _b64(getattr(model, name), name))]
     if spec.many:
         items = getattr(model, spec.many)
+        items = [items] if isinstance(items, str) else items  # one image given as a string
+        labels = [f"{spec.many}[{i}]" for i in range(len(items))] if len(items) > 1 else [spec.many]
         parsed.uploads[spec.many] = [
-            Upload(f"{spec.many}[{i}]", _b64(v, f"{spec.many}[{i}]")) for i, v in enumerate(items)
+            Upload(label, _b64(v, label)) for label, v in zip(labels, items, strict=True)
         ]
     if spec.fields is not None:
         parsed.fields = spec.fields.model_validate(
@@ -125,6 +132,8 @@ async def _from_form(request: Request, spec: BodySpec) -> Parsed:
     file_names = set(spec.images) | ({spec.many} if spec.many else set())
     try:
         form = await request.form(max_files=MAX_FILES, max_fields=len(text_names) + 1)
+    except BodyTooLarge:  # a chunked body passed the limit while streaming: 413, not 400
+        raise
     except HTTPException as exc:  # Starlette's multipart limits and parse errors
         detail = str(exc.detail)
         if detail.startswith("Too many files"):

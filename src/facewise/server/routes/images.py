@@ -14,12 +14,14 @@ from facewise.cli.render import (
     identification_dict,
     verification_dict,
 )
+from facewise.errors import FacewiseError
 from facewise.io import image_sha256
 from facewise.server.routes import IMAGE, errors
 from facewise.server.schemas import (
     AnalyzeOut,
     DetectOut,
     EmbedOut,
+    IdentifyBody,
     IdentifyOut,
     ImageBody,
     VerifyBody,
@@ -31,6 +33,7 @@ from facewise.server.uploads import BodySpec, Parsed, body, openapi_body
 router = APIRouter(prefix="/v1", tags=["images"])
 
 ONE = BodySpec(ImageBody, images=("image",))
+SEVERAL = BodySpec(IdentifyBody, many="image")
 TWO = BodySpec(VerifyBody, images=("image_a", "image_b"))
 OneImage = Annotated[Parsed, Depends(body(ONE))]
 TwoImages = Annotated[Parsed, Depends(body(TWO))]
@@ -83,34 +86,50 @@ def verify(
     "/identify",
     response_model=IdentifyOut,
     responses=errors(*IMAGE, 409),
-    openapi_extra=openapi_body(ONE),
+    openapi_extra=openapi_body(SEVERAL),
 )
 def identify(
     key: ReadKey,
     svc: Svc,
-    parsed: OneImage,
+    parsed: Annotated[Parsed, Depends(body(SEVERAL))],
     top: Annotated[int, Query(ge=1, le=100, description="Candidates per face.")] = 5,
 ) -> dict[str, Any]:
-    """Who is in the image? Every face: the open-set decision (a person, or null for unknown),
-    the best score, and the top candidates. The query is written to the audit log."""
-    data = parsed.one("image").data
-    results = svc.gallery.identify(data, top=top)
-    svc.gallery.store.audit(
-        actor(key),
-        "identify",
-        "*",
-        {
-            "image": f"sha256:{image_sha256(data)}",
-            "faces": len(results),
-            "accepted": sorted({r.person for r in results if r.person}),
-        },
-    )
-    faces = []
-    for r in results:
-        face = identification_dict(r)
-        decision = face["decision"]
-        faces.append({"person": decision["person"], "score": decision["score"], **face})
-    return {"faces": faces}
+    """Who is in the image(s)? Every face: the open-set decision (a person, or null for
+    unknown) at the threshold that holds the target FPIR for this gallery, what the score means
+    (``fmr``, ``fpir_at_score``), and the top candidates. Several images (up to 20, the size
+    limit applies to the whole request) are searched one by one: an image that cannot be read
+    gets its own ``error`` and the others are still searched. Each query is written to the
+    audit log."""
+    uploads = parsed.uploads["image"]
+    images: list[dict[str, Any]] = []
+    for upload in uploads:
+        try:
+            results = svc.gallery.identify(upload.data, top=top)
+        except FacewiseError as exc:
+            if len(uploads) == 1:
+                raise
+            images.append({"image": upload.label, "error": exc.to_dict()})
+            continue
+        svc.gallery.store.audit(
+            actor(key),
+            "identify",
+            "*",
+            {
+                "image": f"sha256:{image_sha256(upload.data)}",
+                "faces": len(results),
+                "accepted": sorted({r.person for r in results if r.person}),
+            },
+        )
+        faces = []
+        for r in results:
+            face = identification_dict(r)
+            decision = face["decision"]
+            faces.append({"person": decision["person"], "score": decision["score"], **face})
+        images.append({"image": upload.label, "faces": faces})
+    out: dict[str, Any] = {"images": images}
+    if len(images) == 1:
+        out["faces"] = images[0]["faces"]
+    return out
 
 
 @router.post(

@@ -325,6 +325,18 @@
     return canvas;
   }
 
+  /** "A stranger would score this high ... about 1 time in N": the score read as a rate. */
+  function strangerOdds(rate, people) {
+    if (typeof rate !== "number" || !(rate > 0)) return "";
+    const who = typeof people === "number"
+      ? `against this gallery of ${people.toLocaleString("en")} ${people === 1 ? "person" : "people"}`
+      : "against this gallery";
+    if (rate >= 0.5) return `A stranger would score this high ${who} more often than not.`;
+    const n = 1 / rate;
+    const shown = n < 100 ? Math.round(n) : Number(n.toPrecision(2));
+    return `A stranger would score this high ${who} about 1 time in ${shown.toLocaleString("en")}.`;
+  }
+
   $("identify-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const form = event.target;
@@ -372,10 +384,13 @@
         const threshold = face.decision && typeof face.decision.threshold === "number"
           ? face.decision.threshold : face.threshold;
         const candidates = Array.isArray(face.candidates) ? face.candidates : [];
+        const decision = face.decision || {};
         const item = el("li", { class: name === null ? "face unknown" : "face known" },
           el("strong", { class: "face-name" }, name ?? "unknown"),
           ` — score ${fmtNumber(score)}`,
           typeof threshold === "number" ? ` (threshold ${fmtNumber(threshold)})` : "");
+        const odds = strangerOdds(decision.fpir_at_score, decision.gallery_size);
+        if (odds) item.append(el("br"), el("span", { class: "odds" }, odds));
         if (name === null && candidates.length) {
           item.append(el("br"), `Closest enrolled person: ${fmtText(candidates[0].person)} ` +
             `(${fmtNumber(candidates[0].score)}), below the threshold.`);
@@ -417,6 +432,10 @@
         el("p", { class: same ? "verdict same" : "verdict different" }, verdict),
         definitionList([
           ["Score", fmtNumber(score)],
+          ...(typeof data.fmr === "number" && data.fmr > 0
+            ? [["Stranger pairs this alike", `about 1 in ${Number((1 / data.fmr).toPrecision(2))
+              .toLocaleString("en")}`]]
+            : []),
           ["Threshold", fmtNumber(data.threshold)],
           ["Operating point", data.operating_point],
           ["Model", data.model],
