@@ -114,6 +114,14 @@ class ConfigError(FacewiseError):
     http_status = 500
 
 
+class GalleryUnavailable(FacewiseError):
+    """The gallery's store cannot be reached or opened (a Milvus server that does not answer)."""
+
+    code = "gallery_unavailable"
+    exit_code = 8
+    http_status = 503
+
+
 def exit_code_for(code: str) -> int:
     """The CLI exit code of the error class whose ``code`` this is (1 when unknown)."""
     pending: list[type[FacewiseError]] = [FacewiseError]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from facewise.errors import ConfigError
+from facewise.location import Location, parse_location
 
 DEFAULT_HOME = Path("facewise-data")
 
@@ -22,6 +23,11 @@ DEFAULT_HOME = Path("facewise-data")
 @dataclass(frozen=True, slots=True)
 class Settings:
     home: Path = DEFAULT_HOME
+    """The folder of facewise's own files: config.toml, API keys, caches, and the embedded
+    gallery unless ``gallery`` says otherwise. Always a folder, never a URL."""
+    gallery: str = ""
+    """Where the gallery lives (``facewise.location``): empty = the SQLite gallery in ``home``;
+    a folder; ``sqlite:///file.sqlite``; ``milvus://host:port``; ``milvus-lite:///file.db``."""
     max_image_bytes: int = 50 * 1024 * 1024
     """Largest encoded input accepted, in bytes."""
     max_image_pixels: int = 40_000_000
@@ -116,4 +122,11 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(
             f"setting 'rate_limit' must be 0 (off) or more, got {coerced['rate_limit']}"
         )
-    return dataclasses.replace(Settings(), **coerced)
+    settings = dataclasses.replace(Settings(), **coerced)
+    gallery_location(settings)  # a malformed location is an error now, before anything is made
+    return settings
+
+
+def gallery_location(settings: Settings) -> Location:
+    """The parsed ``gallery`` setting (the SQLite gallery in ``home`` when it is empty)."""
+    return parse_location(settings.gallery, home=settings.home)

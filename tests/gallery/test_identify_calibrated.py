@@ -153,3 +153,21 @@ def test_an_open_gallery_stops_matching_when_a_sample_expires(
     for d in (after, cli):
         assert b not in [c.person for c in d.candidates]
         assert d.gallery_size == 1
+
+
+def test_a_gallery_at_a_sqlite_url(
+    tmp_path: Path, engine: Engine, vectors: dict[str, list[np.ndarray]]
+) -> None:
+    """Issue 10 item 5: ``Gallery("sqlite:///...")`` works as documented: one database file,
+    its index cache beside it, the same answers as a gallery folder."""
+    names = list(vectors)[:5]
+    db = tmp_path / "data" / "people.sqlite"
+    with Gallery(f"sqlite:///{db}", engine) as by_url:
+        _enrol(by_url, vectors, names)
+        [hit] = by_url.decide(np.stack([vectors[names[2]][1]]))
+        stats = by_url.stats()
+    assert hit.person == names[2] and hit.gallery_size == 5
+    assert db.is_file() and (tmp_path / "data" / "people.sqlite.index").is_file()
+    assert set(stats["files"]) >= {"people.sqlite", "people.sqlite.index"}
+    with Gallery(f"sqlite:///{db}", engine) as again:  # reopened: the same people
+        assert [p.name for p in again.people()] == sorted(names)

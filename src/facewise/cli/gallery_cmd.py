@@ -32,11 +32,7 @@ def open_gallery(**options: Any) -> Any:
     from facewise.settings import load_settings
 
     settings = load_settings(**{k: v for k, v in options.items() if v is not None})
-    if settings.template not in ("best", "mean"):
-        from facewise.errors import ConfigError
-
-        raise ConfigError(f"template must be 'best' or 'mean', got {settings.template!r}")
-    return Gallery(settings.home, Engine(settings), template=settings.template, fpir=settings.fpir)
+    return Gallery.from_settings(settings, Engine(settings))
 
 
 def actor() -> str:

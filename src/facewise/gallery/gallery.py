@@ -29,7 +29,9 @@ from facewise.gallery.audit import base_name, safe_text
 from facewise.gallery.index import VectorIndex, build_index, load_index, save_index
 from facewise.gallery.names import person_name
 from facewise.gallery.records import NewSample, Person, parse_time, utc_now
-from facewise.gallery.stores import open_store
+from facewise.gallery.stores import GalleryStore, LocalStore, SearchingStore, open_store
+from facewise.location import Location, parse_location
+from facewise.settings import Settings, gallery_location
 from facewise.types import Face
 
 log = logging.getLogger(__name__)
@@ -112,21 +114,28 @@ def face_quality(face: Face) -> float:
 class Gallery:
     def __init__(
         self,
-        home: Path | str,
+        location: Path | str | Location,
         engine: Engine | None = None,
         *,
         template: Template = "mean",
         fpir: float = 0.01,
     ) -> None:
-        self.location = str(home)
+        """A gallery at ``location``: a folder, ``sqlite:///file``, ``milvus://host:port`` or
+        ``milvus-lite:///file.db`` (:mod:`facewise.location`)."""
+        self.location = location if isinstance(location, Location) else parse_location(location)
         self.engine = engine or Engine()
+        if template not in ("best", "mean"):
+            raise InvalidInput(f"template must be 'best' or 'mean', got {template!r}")
+        if not 0.0 < fpir < 1.0:
+            raise InvalidInput(f"fpir must be between 0 and 1, got {fpir:g}")
         self.template = template
         self.fpir = fpir
-        self.store = open_store(home)
-        # a local directory keeps the index cache beside the database; a Milvus store searches
-        # itself and needs no local index
-        self.home = None if "://" in self.location else Path(home)
-        self._index_path = (self.home or Path(".")) / "index.bin"
+        self.store: GalleryStore = open_store(self.location)
+        # a local database keeps the index cache beside it; a Milvus store searches itself and
+        # needs no local index. ``home``: the folder of a local gallery (None on Milvus).
+        local = self.location.local and self.location.path is not None
+        self.home = self.location.path.parent if local and self.location.path else None
+        self._index_path = self.location.index_path or Path("index.bin")
         self._lock = threading.RLock()
         self._index: VectorIndex | None = None
         self._generation = -1
@@ -136,6 +145,17 @@ class Gallery:
         self._counts: dict[int, int] = {}  # person id -> live samples (local index)
         self._next_expiry: str | None = None  # the index is stale from this time on
         self._dirty = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engine: Engine | None = None) -> Gallery:
+        """The gallery that ``settings`` name (``gallery``, else the one in ``home``), with
+        their template rule and target FPIR."""
+        return cls(
+            gallery_location(settings),
+            engine or Engine(settings),
+            template=settings.template,  # type: ignore[arg-type]
+            fpir=settings.fpir,
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -179,14 +199,15 @@ class Gallery:
                 and (self._next_expiry is None or now < self._next_expiry)
             ):
                 return self._index
-            if self.home is None:  # the store (Milvus) searches and builds templates itself
-                size = self.store.count(now=now)
-                self._index = _StoreSearch(self.store, size, self.engine.space.dim)
-                self._counts = {p.id: p.samples for p in self.store.people()}
+            store = self.store
+            if isinstance(store, SearchingStore):  # Milvus searches and builds templates itself
+                self._index = _StoreSearch(store, store.count(now=now), self.engine.space.dim)
+                self._counts = {p.id: p.samples for p in store.people()}
                 self._shape = _shape(self._counts.values())
                 self._generation, self._next_expiry, self._dirty = generation, None, False
                 return self._index
-            ids, owners, vectors, quality = self.store.vectors(now=now)
+            assert isinstance(store, LocalStore)
+            ids, owners, vectors, quality = store.vectors(now=now)
             dim = vectors.shape[1] if vectors.size else self.engine.space.dim
             key = self._space_key()
             index = load_index(self._index_path, generation=generation, space_key=key)
@@ -196,7 +217,7 @@ class Gallery:
             self._owners = dict(zip(ids.tolist(), owners.tolist(), strict=True))
             self._templates = _mean_templates(owners, vectors, quality)
             self._count_samples()
-            self._next_expiry = self.store.next_expiry(now=now)
+            self._next_expiry = store.next_expiry(now=now)
             self._index, self._generation, self._dirty = index, generation, False
             return index
 
@@ -507,13 +528,15 @@ class Gallery:
     def stats(self) -> dict[str, Any]:
         index = self.index()
         space = self.store.space()
-        files = (
-            {p.name: p.stat().st_size for p in sorted(self.home.iterdir()) if p.is_file()}
-            if self.home
-            else {}
-        )
+        files = {}
+        if self.location.path is not None and self.location.local:
+            db = self.location.path
+            for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"),
+                      self._index_path):
+                if p.is_file():
+                    files[p.name] = p.stat().st_size
         return {
-            "home": self.location,
+            "home": str(self.location),
             "people": len(self.store.people()),
             "samples": len(index),
             "space": space.as_dict() if space else None,

@@ -52,6 +52,7 @@ from facewise.errors import (
     Conflict,
     EmbeddingSpaceMismatch,
     FacewiseError,
+    GalleryUnavailable,
     InvalidInput,
     NameTaken,
     PersonNotFound,
@@ -59,6 +60,7 @@ from facewise.errors import (
 from facewise.gallery.audit import GENESIS, event_hash, redact_paths, safe_text
 from facewise.gallery.names import lookup_forms, name_key, person_name
 from facewise.gallery.records import Added, AuditEvent, NewSample, Person, SampleInfo, utc_now
+from facewise.location import redact
 from facewise.types import EmbeddingSpace
 
 log = logging.getLogger(__name__)
@@ -169,10 +171,10 @@ class MilvusStore:
 
     def _open_error(self, exc: BaseException) -> FacewiseError:
         if self._lite_path is not None:
-            return FacewiseError(
+            return GalleryUnavailable(
                 f"cannot open the Milvus Lite gallery {self._lite_path}: {exc} (is another "
                 "process using it? Milvus Lite allows one process per database)")
-        return FacewiseError(f"cannot open the Milvus gallery {self.url}: {exc}")
+        return GalleryUnavailable(f"cannot open the Milvus gallery {redact(self.url)}: {exc}")
 
     def _name(self, what: str) -> str:
         return f"{self.prefix}_{what}"

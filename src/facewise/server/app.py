@@ -37,7 +37,7 @@ from facewise.server.metrics import Metrics
 from facewise.server.middleware import Guard
 from facewise.server.services import Services
 from facewise.server.uploads import InvalidRequest
-from facewise.settings import Settings, load_settings
+from facewise.settings import Settings, gallery_location, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def start_services(
         raise ConfigError(f"template must be 'best' or 'mean', got {settings.template!r}")
     engine = engine or Engine(settings)
     _warm_up(engine)
-    gallery = Gallery(settings.home, engine, template=settings.template, fpir=settings.fpir)
+    gallery = Gallery.from_settings(settings, engine)
     gallery.index()  # load (or rebuild) the vector index before the first request
     return Services(
         settings=settings,
@@ -122,13 +122,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     caller share already-loaded models (tests); by default the app builds its own at start-up."""
     settings = settings or load_settings()
     metrics = Metrics()
-    scrub = Scrubber([settings.home])
+    location = gallery_location(settings)
+    scrub = Scrubber([settings.home, *([location.path.parent] if location.path else [])])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = await run_in_threadpool(start_services, settings, engine, metrics, scrub)
         app.state.services = svc
-        log.info("facewise service ready (gallery %s)", settings.home)
+        log.info("facewise service ready (gallery %s)", gallery_location(settings))
         try:
             yield
         finally:
