@@ -637,7 +637,7 @@ class MilvusStore:
                     seen.add(s.image_sha256)
                     kept.append(s)
             if not kept:  # every image was there already: nothing changes
-                return Added((), dropped)
+                return Added((), dropped, int(row["id"]) if row is not None else None)
             samples = kept
             details = {"samples": len(samples), "consent": consent, "images": sorted(seen)}
             self._bump_generation()
@@ -671,7 +671,7 @@ class MilvusStore:
             except BaseException:
                 self._undo_enrolment(ids, created, bound)
                 raise
-            return Added(ids, dropped)
+            return Added(ids, dropped, person_id)
 
     def _undo_enrolment(self, ids: list[int], person_id: int | None, bound: bool) -> None:
         """Best effort: delete what a failed enrolment wrote (each step on its own)."""

@@ -46,11 +46,15 @@ def parse_time(value: object) -> str:
 class Added(list[int]):
     """The sample ids a store enrolled, in order, and in ``dropped`` the positions (in the
     samples given) of those it did not store because the person already had that image (or the
-    same image came twice), decided inside the enrolment's own write."""
+    same image came twice), decided inside the enrolment's own write; ``person_id`` says whose
+    samples they are."""
 
-    def __init__(self, ids: Iterable[int] = (), dropped: Iterable[int] = ()) -> None:
+    def __init__(
+        self, ids: Iterable[int] = (), dropped: Iterable[int] = (), person_id: int | None = None
+    ) -> None:
         super().__init__(ids)
         self.dropped = list(dropped)
+        self.person_id = person_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,11 @@ def read_audit(
     limit: Annotated[int, Query(ge=1, le=1000, description="Most events to return.")] = 100,
     after: Annotated[
         int | None,
-        Query(ge=0, description="Events after this seq, oldest first; absent: the latest."),
+        Query(
+            ge=0,
+            le=2**63 - 1,  # SQLite's largest integer: beyond it the store could not compare
+            description="Events after this seq, oldest first; absent: the latest.",
+        ),
     ] = None,
 ) -> dict[str, Any]:
     """Audit events (enrol, identify, rename, merge, remove, forget, ...), oldest first."""
