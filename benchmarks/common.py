@@ -37,7 +37,7 @@ def facewise_system(detector: str, embedder: str, flip: bool | None, threads: in
     engine = Engine(load_settings(threads=threads), detector=detector, embedder=embedder, flip=flip)
 
     def represent(path: str) -> np.ndarray | None:
-        faces = engine.represent(path, largest=True)
+        faces = engine.embed(path, largest=True)
         return faces[0].embedding.vector if faces else None  # type: ignore[union-attr]
 
     return represent

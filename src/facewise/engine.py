@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,12 +19,14 @@ from facewise.compare import OperatingPoint, similarity, threshold
 from facewise.detect.base import Detector
 from facewise.embed.base import Embedder, embed_batch
 from facewise.errors import InvalidInput, NoFaceFound
+from facewise.io import ImageSource
 from facewise.registry import WHAT, create_analyzer, create_detector, create_embedder
 from facewise.settings import Settings, load_settings
 from facewise.types import BBox, Detection, EmbeddingSpace, Face, Image, Verification
 
-ImageSource = Any
-"""Anything :func:`facewise.io.load_image` accepts: a path, bytes, a binary file, an array."""
+DEFAULT_ANALYSIS = ("age", "gender", "expression", "pose", "quality")
+"""What :meth:`Engine.analyze`, ``facewise analyze`` and ``POST /v1/analyze`` report by default
+(``landmarks`` and ``mesh`` on request)."""
 
 
 class Engine:
@@ -78,13 +81,19 @@ class Engine:
         """Faces in one image, highest detector score first."""
         return self.detector.detect(self.load_image(source))
 
-    def represent(self, source: ImageSource, *, largest: bool = False) -> list[Face]:
+    def embed(self, source: ImageSource, *, largest: bool = False) -> list[Face]:
         """Detect, align and embed every face of one image (or only the largest one)."""
         image = self.load_image(source)
         found = self.detector.detect(image)
         if largest and found:
-            found = [max(found, key=lambda d: d.bbox.area)]
+            found = [largest_detection(found)]
         return self.embed_detections(image, found)
+
+    def represent(self, source: ImageSource, *, largest: bool = False) -> list[Face]:
+        """Deprecated alias of :meth:`embed` (the CLI and REST have always said ``embed``)."""
+        warnings.warn("Engine.represent is deprecated; use Engine.embed", DeprecationWarning,
+                      stacklevel=2)
+        return self.embed(source, largest=largest)
 
     def embed_detections(self, image: Image, detections: Sequence[Detection]) -> list[Face]:
         """Align and embed the given detections of ``image`` in one batch."""
@@ -97,7 +106,7 @@ class Engine:
         self,
         source: ImageSource,
         *,
-        what: Sequence[str] = tuple(WHAT),
+        what: Sequence[str] = DEFAULT_ANALYSIS,
         largest: bool = False,
         aligned: bool = False,
     ) -> list[Face]:
@@ -120,7 +129,7 @@ class Engine:
                 False,
             )
         if largest and found:
-            found = [max(found, key=lambda d: d.bbox.area)]
+            found = [largest_detection(found)]
         groups = dict.fromkeys(WHAT[item] for item in what)
         faces = []
         for det in found:
@@ -137,7 +146,7 @@ class Engine:
             return self._analyzers[name]
 
     def largest_face(self, source: ImageSource, *, label: str = "image") -> Face:
-        faces = self.represent(source, largest=True)
+        faces = self.embed(source, largest=True)
         if not faces:
             raise NoFaceFound(f"no face found in {label}")
         return faces[0]
@@ -169,6 +178,11 @@ class Engine:
             face_b=face_b,
             fmr=fmr_at(face_a.embedding.space, score),
         )
+
+
+def largest_detection(found: Sequence[Detection]) -> Detection:
+    """The detection with the largest box (the first of equals)."""
+    return max(found, key=lambda d: d.bbox.area)
 
 
 def _looks_like_crop(height: int, width: int) -> bool:

@@ -1,7 +1,9 @@
 """Value types that flow through the stages (see DESIGN.md, "The flow of a face").
 
 All are frozen, slotted dataclasses. Images are ``numpy.ndarray`` of shape (H, W, 3), dtype uint8,
-RGB. Coordinates are pixels in the image the object came from, x to the right, y down.
+RGB. Types that hold arrays compare by identity (``eq=False``: a generated ``__eq__`` over numpy
+fields would raise); compare their fields, e.g. ``np.array_equal(a.vector, b.vector)``.
+Coordinates are pixels in the image the object came from, x to the right, y down.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class BBox:
         return [round(v, 2) for v in (self.x1, self.y1, self.x2, self.y2)]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Detection:
     """A face found by a detector.
 
@@ -73,7 +75,7 @@ class Detection:
     landmark_scheme: str = "none"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class AlignedFace:
     """A face crop in the geometry an embedder was trained with.
 
@@ -109,7 +111,7 @@ class EmbeddingSpace:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Embedding:
     """A face descriptor: ``vector`` float32 (D,), L2-normalised, in ``space``."""
 
@@ -117,7 +119,7 @@ class Embedding:
     space: EmbeddingSpace
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Face:
     """Everything the stages found out about one face; enriched with ``dataclasses.replace``."""
 
@@ -130,7 +132,7 @@ class Face:
         return self.detection.bbox
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Verification:
     """The answer to "same person?": the score, the threshold used and which operating point."""
 

@@ -40,7 +40,7 @@ def test_vectors_equal_the_engine_and_pipelines_share_detection(
         engine = Engine(detector=pipeline.detector, embedder=pipeline.embedder, flip=pipeline.flip)
         assert emb.space == engine.space
         for i, p in enumerate(paths):
-            faces = engine.represent(images / p, largest=True)
+            faces = engine.embed(images / p, largest=True)
             if not faces:
                 assert emb.reasons[i] == "no face found" and np.isnan(emb.vectors[i]).all()
                 continue

@@ -33,7 +33,7 @@ def vectors(photos: dict[str, list[Path]], engine: Engine) -> dict[str, list[np.
     """The first two photos' embeddings of each person (largest face)."""
     out = {}
     for name, paths in photos.items():
-        out[name] = [engine.represent(p, largest=True)[0].embedding.vector for p in paths[:2]]
+        out[name] = [engine.embed(p, largest=True)[0].embedding.vector for p in paths[:2]]
     return out
 
 

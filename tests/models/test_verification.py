@@ -23,7 +23,7 @@ def fold_scores(
 
     def face(rel: str):  # type: ignore[no-untyped-def]
         if rel not in cache:
-            found = engine.represent(lfw / rel, largest=True)
+            found = engine.embed(lfw / rel, largest=True)
             cache[rel] = found[0].embedding if found else None
         return cache[rel]
 
@@ -79,7 +79,7 @@ def test_verify_without_a_face_says_which_image(
 def test_embeddings_are_unit_vectors_and_batch_equals_single(
     engine: Engine, group_photo: Path
 ) -> None:
-    faces = engine.represent(group_photo)
+    faces = engine.embed(group_photo)
     assert len(faces) >= 5
     image = engine.load_image(group_photo)
     for face in faces[:3]:
@@ -87,23 +87,23 @@ def test_embeddings_are_unit_vectors_and_batch_equals_single(
         assert alone.embedding is not None and face.embedding is not None
         np.testing.assert_allclose(alone.embedding.vector, face.embedding.vector, atol=1e-5)
         assert np.linalg.norm(face.embedding.vector) == pytest.approx(1.0, abs=1e-5)
-    largest = engine.represent(group_photo, largest=True)
+    largest = engine.embed(group_photo, largest=True)
     assert len(largest) == 1 and largest[0].bbox.area == max(f.bbox.area for f in faces)
 
 
 def test_onnx_runtime_matches_dlib_reference(face_photo: Path) -> None:
     from facewise.embed.dlib_resnet import DlibResnetEmbedder
 
-    fast = Engine(embedder=DlibResnetEmbedder(runtime="onnx")).represent(face_photo)[0]
-    ref = Engine(embedder=DlibResnetEmbedder(runtime="dlib")).represent(face_photo)[0]
+    fast = Engine(embedder=DlibResnetEmbedder(runtime="onnx")).embed(face_photo)[0]
+    ref = Engine(embedder=DlibResnetEmbedder(runtime="dlib")).embed(face_photo)[0]
     assert fast.embedding is not None and ref.embedding is not None
     assert fast.embedding.space == ref.embedding.space
     assert similarity(fast.embedding, ref.embedding) > 0.99999
 
 
 def test_flip_fusion_is_its_own_space(face_photo: Path) -> None:
-    plain = Engine(flip=False).represent(face_photo)[0].embedding
-    fused = Engine(flip=True).represent(face_photo)[0].embedding
+    plain = Engine(flip=False).embed(face_photo)[0].embedding
+    fused = Engine(flip=True).embed(face_photo)[0].embedding
     assert plain is not None and fused is not None
     assert fused.space == dataclasses.replace(plain.space, flip=True)
     assert 0.95 < float(plain.vector @ fused.vector) < 0.99999
@@ -121,7 +121,7 @@ def test_exif_rotated_photo_is_upright_before_detection(tmp_path: Path, face_pho
     path = tmp_path / "rotated.jpg"
     stored.save(path, exif=exif, quality=95)
     engine = Engine()
-    faces = engine.represent(path)
+    faces = engine.embed(path)
     assert len(faces) == 1
     naive = engine.detector.detect(np.asarray(stored))
     assert naive == []  # without the EXIF turn, the frontal detector finds nothing

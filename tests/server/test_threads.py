@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent(
         try:
             for i in range(60):
                 j = (i * 7 + k) % len(images)
-                faces = engine.represent(images[j]) if i % 10 == 0 else engine.detect(images[j])
+                faces = engine.embed(images[j]) if i % 10 == 0 else engine.detect(images[j])
                 found.append(len(faces) == expected[j])
         except BaseException as exc:
             errors.append(repr(exc))

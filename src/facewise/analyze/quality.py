@@ -222,7 +222,7 @@ def error_versus_discard(
     def represent(relpath: str) -> tuple[Any, float]:
         if relpath not in cache:
             image = engine.load_image(folder / relpath)
-            faces = engine.represent(image, largest=True)
+            faces = engine.embed(image, largest=True)
             if not faces:
                 cache[relpath] = (None, 0.0)
             else:

@@ -77,10 +77,10 @@ def _detect(detector: str, photo: Image) -> str:
 
 def _represent(embedder: str, photo: Image) -> str:
     engine = Engine(embedder=embedder)
-    found = engine.represent(photo, largest=True)
+    found = engine.embed(photo, largest=True)
     if not found or found[0].embedding is None:
         raise RuntimeError("no face found on the astronaut photo")
-    mirrored = engine.represent(np.ascontiguousarray(photo[:, ::-1]), largest=True)
+    mirrored = engine.embed(np.ascontiguousarray(photo[:, ::-1]), largest=True)
     if not mirrored:
         raise RuntimeError("no face found on the mirrored astronaut photo")
     result = engine.verify_faces(found[0], mirrored[0])

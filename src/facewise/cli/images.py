@@ -24,6 +24,7 @@ from facewise.cli.render import (
     embeddings_dict,
     verification_dict,
 )
+from facewise.engine import DEFAULT_ANALYSIS
 
 images_argument = click.argument("images", nargs=-1, required=True)
 
@@ -90,7 +91,7 @@ def embed(
     space = engine.space.as_dict()
 
     def work(path: str) -> dict[str, Any]:
-        faces = engine.represent(path, largest=largest)
+        faces = engine.embed(path, largest=largest)
         return embeddings_dict(faces, space)
 
     def show(path: str, result: dict[str, Any]) -> None:
@@ -141,7 +142,7 @@ def verify(
 @images_argument
 @click.option(
     "--what",
-    default="age,gender,expression,pose,quality",
+    default=",".join(DEFAULT_ANALYSIS),
     show_default=True,
     help="Comma-separated: age, gender, expression, pose, landmarks, mesh, quality.",
 )

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from facewise.engine import largest_detection
 from facewise.errors import FacewiseError
 from facewise.evaluate import metrics
 from facewise.evaluate.cache import (
@@ -91,7 +92,7 @@ def time_pipelines(
                 start = time.perf_counter()
                 found = engine.detector.detect(image)
                 if found:
-                    engine.embed_detections(image, [max(found, key=lambda d: d.bbox.area)])
+                    engine.embed_detections(image, [largest_detection(found)])
                 best[k, i] = min(best[k, i], time.perf_counter() - start)
                 if r == 0:
                     faces[k] += bool(found)

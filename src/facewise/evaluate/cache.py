@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from facewise.engine import largest_detection
 from facewise.errors import FacewiseError, UnknownName
 from facewise.settings import Settings, load_settings
 from facewise.types import EmbeddingSpace, Image
@@ -272,7 +273,7 @@ def _task(args: Task) -> list[Answer | None]:
         try:
             if name not in detections:
                 found = engine.detector.detect(image)
-                detections[name] = max(found, key=lambda d: d.bbox.area) if found else None
+                detections[name] = largest_detection(found) if found else None
             det = detections[name]
             if det is None:
                 out[k] = (None, None, "no face found")

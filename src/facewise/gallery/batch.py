@@ -130,7 +130,7 @@ def faces_in_file(settings: dict[str, Any], path: str) -> tuple[str, list[Any]] 
     engine = _worker_engine(settings)
     try:
         data = io.read_file(path, settings=engine.settings)
-        return io.image_sha256(data), engine.represent(data)
+        return io.image_sha256(data), engine.embed(data)
     except FacewiseError as exc:
         return exc
 

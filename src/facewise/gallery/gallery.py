@@ -413,7 +413,7 @@ class Gallery:
 
     def identify(self, source: ImageSource, *, top: int = 5) -> list[Identification]:
         """Every face in the image against the gallery, best candidates first."""
-        faces = self.engine.represent(source)
+        faces = self.engine.embed(source)
         return self.identify_faces(faces, top=top)
 
     def identify_faces(self, faces: list[Face], *, top: int = 5) -> list[Identification]:

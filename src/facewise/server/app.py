@@ -57,7 +57,7 @@ def _warm_up(engine: Engine) -> None:
     import skimage.data
 
     photo = engine.load_image(skimage.data.astronaut())
-    if not engine.represent(photo, largest=True):
+    if not engine.embed(photo, largest=True):
         log.warning("warm-up: no face found on the astronaut photo")
     engine.analyze(photo, largest=True)
 

@@ -14,6 +14,7 @@ from facewise.cli.render import (
     identification_dict,
     verification_dict,
 )
+from facewise.engine import DEFAULT_ANALYSIS
 from facewise.errors import FacewiseError
 from facewise.io import image_sha256
 from facewise.server.routes import IMAGE, errors
@@ -38,7 +39,7 @@ TWO = BodySpec(VerifyBody, images=("image_a", "image_b"))
 OneImage = Annotated[Parsed, Depends(body(ONE))]
 TwoImages = Annotated[Parsed, Depends(body(TWO))]
 
-DEFAULT_WHAT = "age,gender,expression,pose,quality"
+DEFAULT_WHAT = ",".join(DEFAULT_ANALYSIS)
 
 
 @router.post(
@@ -59,7 +60,7 @@ def embed(
     largest: Annotated[bool, Query(description="Only the largest face.")] = False,
 ) -> dict[str, Any]:
     """Embedding vectors of the faces, with the embedding space that produced them."""
-    faces = svc.engine.represent(parsed.one("image").data, largest=largest)
+    faces = svc.engine.embed(parsed.one("image").data, largest=largest)
     return embeddings_dict(faces, svc.engine.space.as_dict())
 
 
