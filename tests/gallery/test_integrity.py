@@ -363,13 +363,20 @@ def test_cli_stores_base_names_and_no_account(tmp_path: Path, face_photo: Path,
         capture_output=True, env=env, timeout=300,
     )
     assert run.returncode == 0, run.stderr.decode(errors="replace")[-2000:]
+    for extra in (["--json"], []):  # identify the odd file too, as JSON and as text
+        run = subprocess.run(
+            [sys.executable, "-c", "from facewise.cli.main import main; main()", "identify",
+             os.fsencode(odd), *extra], capture_output=True, env=env, timeout=300,
+        )
+        assert run.returncode == 0, run.stderr.decode(errors="replace")[-2000:]
     store = SqliteStore(tmp_path / "home" / "gallery.sqlite")
     try:
         samples = store.samples_of("Ada")
         assert sorted(s.source for s in samples) == ["ada.jpg", "caf\ufffd.jpg"]
         assert {s.enrolled_by for s in samples} == {"cli"}
-        [event] = [e for e in store.events() if e.action == "enrol"]
-        assert event.actor == "cli"
-        assert str(folder) not in repr([s.as_dict() for s in samples]) + repr(event.as_dict())
+        events = store.events()
+        assert {e.action for e in events} == {"enrol", "identify"}
+        assert {e.actor for e in events} == {"cli"}
+        assert str(folder) not in repr([s.as_dict() for s in samples] + events)
     finally:
         store.close()

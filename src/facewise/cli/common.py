@@ -127,7 +127,7 @@ def run_per_input(
         if as_json:
             emit_json(result)
         elif "error" in result:
-            click.echo(f"{path}: error: {result['error']['message']}", err=True)
+            click.echo(printable(f"{path}: error: {result['error']['message']}"), err=True)
         else:
             show(path, result)
     sys.exit(first_code)
