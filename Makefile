@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench clean milvus-server
 
 setup: $(STAMP)
 
@@ -31,7 +31,20 @@ $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
 
-test: setup $(CHROMIUM)
+# A real Milvus server for the tests (tests/milvus_server.py starts and stops it): the `milvus`
+# wheel carries the Milvus 2.3.5 standalone binary. Its own venv, so that its Python side never
+# meets the project's pymilvus; the server package needs only the standard library (pymilvus is
+# its optional [client] extra). The binaries are unpacked once, here; nothing is fetched at run time.
+MILVUS_SERVER := .milvus-server
+$(MILVUS_SERVER)/.installed:
+	test -x $(MILVUS_SERVER)/bin/python || $(PYTHON) -m venv $(MILVUS_SERVER)
+	$(MILVUS_SERVER)/bin/python -m pip install --quiet --disable-pip-version-check milvus==2.3.5
+	$(MILVUS_SERVER)/bin/python -c 'import milvus; milvus._initialize_data_files("$(MILVUS_SERVER)/server")'
+	touch $@
+
+milvus-server: $(MILVUS_SERVER)/.installed
+
+test: setup $(CHROMIUM) milvus-server
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
@@ -57,4 +70,4 @@ bench: $(PEER)/.installed
 	$(BIN)/python benchmarks/serve_load.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MILVUS_SERVER) .pytest_cache .mypy_cache .ruff_cache

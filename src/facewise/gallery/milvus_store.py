@@ -4,9 +4,12 @@
 ``milvus://[user:password@]host:port`` talks to a Milvus server; ``milvus-lite:///path/file.db``
 opens a Milvus Lite database (a directory; the path must end in ``.db``; like ``sqlite:///``, three
 slashes then a relative path, four for an absolute one). Query parameters: ``gallery=NAME`` (the
-collection-name prefix, default ``facewise``, so one server can hold several galleries) and
-``index=HNSW|FLAT|IVF_FLAT|AUTOINDEX`` (the vector index, default HNSW; fixed when the gallery's
-first face is enrolled).
+collection-name prefix, default ``facewise``, so one server can hold several galleries),
+``index=HNSW|FLAT|IVF_FLAT|IVF_SQ8|AUTOINDEX`` (the vector index, default HNSW; fixed when the
+gallery's first face is enrolled) and ``consistency=Strong|Session|Bounded`` (reads on a server;
+default Session: this process's own writes are seen at once, another process's within about a
+time tick, ~200 ms; Strong waits for that tick on every read). Tested against Milvus Lite 3.2 and
+the Milvus 2.3.5 standalone server.
 
 Collections (each ``{gallery}_...``; those without vectors carry a 2-D dummy vector, since a Milvus
 collection needs one): ``meta`` (the bound embedding space, the write generation, id counters,
@@ -71,6 +74,7 @@ _INDEXES = {
     "HNSW": {"M": 16, "efConstruction": 200},
     "FLAT": {},
     "IVF_FLAT": {"nlist": 1024},
+    "IVF_SQ8": {"nlist": 1024},
     "AUTOINDEX": {},
 }
 _DUMMY_DIM = 2
@@ -81,6 +85,8 @@ _DETAIL_CHUNKS = 256  # audit details are JSON split into up to this many _TEXT_
 _PAGE = 16384  # Milvus's largest query window (limit + offset)
 _BATCH = 4096  # rows per insert / ids per delete
 _STRONG = {"consistency_level": "Strong"}
+_NPROBE = {"IVF_FLAT": 64, "IVF_SQ8": 64}  # IVF lists probed a search (of nlist)
+_PEOPLE_PER_QUERY = 1024  # person ids in one `person_id in [...]` filter
 _FLUSH_ROWS = 2000  # Milvus Lite: flush after this many rows written (see MilvusStore._wrote)
 
 
@@ -107,6 +113,15 @@ class MilvusStore:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.prefix):
             raise InvalidInput(f"gallery={self.prefix!r}: letters, digits and _ only")
         self.index_type = params.get("index", "HNSW").upper()  # an existing gallery's wins
+        level = params.get("consistency", "").capitalize()
+        if level not in ("", "Strong", "Session", "Bounded"):
+            raise InvalidInput(f"consistency={level!r}: use Strong, Session or Bounded")
+        # Reads on Milvus Lite are Strong (free there). On a server a Strong read waits for the
+        # next time tick (~200 ms); Session reads see every write made by this process at once
+        # (pymilvus keeps the last write's timestamp per collection, process-wide) and another
+        # process's writes within about a time tick.
+        level = level or ("Strong" if self._lite_path is not None else "Session")
+        self._reads: dict[str, Any] = {"consistency_level": level}
         if self.index_type not in _INDEXES:
             raise InvalidInput(f"index={self.index_type!r}: use one of {sorted(_INDEXES)}")
         key = f"{uri}#{self.prefix}"
@@ -115,6 +130,7 @@ class MilvusStore:
         self._client: Any = None
         self._closed = False
         self._is_lite = False
+        self._version: tuple[int, int] = (0, 0)  # the server's (major, minor); Lite: (0, 0)
         self._dirty: set[str] = set()
         self._unflushed = 0
         from pymilvus import MilvusClient  # lazily: importing facewise never imports pymilvus
@@ -129,7 +145,9 @@ class MilvusStore:
             self.close()
             raise self._open_error(exc) from None
         try:
-            self._is_lite = "lite" in str(self._client.get_server_version()).lower()
+            # by the URL, not the version string: the `milvus` PyPI server says "v2.3.5-lite"
+            self._is_lite = self._lite_path is not None
+            self._version = _version(str(self._client.get_server_version()))
             with self._lock:
                 self._open_collections()
         except FacewiseError:
@@ -190,9 +208,12 @@ class MilvusStore:
             name = self._name(what)
             if name in existing:
                 self._check_fields(name, fields)
-                self._call("load_collection", name)
             else:
-                self._create(what, name)
+                self._create(what, name, load=False)
+        loads = [self._name(what) for what in ("meta", "people", "audit")]
+        if self._name("samples") in existing:
+            loads.append(self._name("samples"))
+        self._load(loads)
         self._dim: int | None = None
         dim = self._samples()
         space = self.space()
@@ -208,7 +229,7 @@ class MilvusStore:
             if self._call("has_collection", name):
                 dim = self._check_fields(name, {"id", "vector", "person_id", "quality",
                                                 "image_sha256", "expires_at"})
-                self._call("load_collection", name)
+                self._load([name])
                 for index in self._call("list_indexes", name, field_name="vector")[:1]:
                     found = self._call("describe_index", name, index).get("index_type")
                     self.index_type = str(found or self.index_type).upper()
@@ -225,7 +246,7 @@ class MilvusStore:
         vector = have.get("vector")
         return int(vector["params"]["dim"]) if vector else None
 
-    def _create(self, what: str, name: str, dim: int = 0) -> None:
+    def _create(self, what: str, name: str, dim: int = 0, *, load: bool = True) -> None:
         from pymilvus import DataType, MilvusClient
 
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -241,7 +262,7 @@ class MilvusStore:
             schema.add_field("id", DataType.INT64, is_primary=True)
             text("name", 1024)
             text("created_at", 64)
-            index.add_index(field_name="name", index_type="INVERTED")
+            self._scalar_index(index, "name", DataType.VARCHAR)
         elif what == "audit":
             schema.add_field("seq", DataType.INT64, is_primary=True)
             text("at", 64)
@@ -264,15 +285,45 @@ class MilvusStore:
             text("bbox", 1024)
             index.add_index(field_name="vector", index_type=self.index_type, metric_type="IP",
                             params=_INDEXES.get(self.index_type, {}))
-            for field in ("person_id", "image_sha256", "expires_at"):
-                index.add_index(field_name=field, index_type="INVERTED")
+            self._scalar_index(index, "person_id", DataType.INT64)
+            for field in ("image_sha256", "expires_at"):
+                self._scalar_index(index, field, DataType.VARCHAR)
         if what != "samples":
             schema.add_field("pad", DataType.FLOAT_VECTOR, dim=_DUMMY_DIM)
             index.add_index(field_name="pad", index_type="FLAT", metric_type="L2")
         self._call("create_collection", name, schema=schema, **_STRONG)
         # sync=False: the collection is empty, and pymilvus's wait polls with a fixed 0.5 s sleep
         self._call("create_index", name, index, sync=False)
-        self._call("load_collection", name)
+        if load:
+            self._load([name])
+
+    def _load(self, names: list[str]) -> None:
+        """Load collections for search and query, and wait until they are. A server takes a few
+        seconds for each, mostly waiting, so it is asked for all of them at once."""
+        if self._is_lite:
+            for name in names:
+                self._call("load_collection", name)
+            return
+        for name in names:
+            self._call("load_collection", name, _async=True)
+        deadline = time.monotonic() + self._timeout
+        while names:
+            names = [n for n in names
+                     if "Loaded" not in str(self._call("get_load_state", n).get("state"))]
+            if names and time.monotonic() > deadline:
+                raise FacewiseError(f"Milvus did not load {names} within {self._timeout:.0f} s")
+            if names:
+                time.sleep(0.05)
+
+    def _scalar_index(self, index: Any, field: str, dtype: Any) -> None:
+        """An index on a filtered scalar field. INVERTED on Milvus Lite and servers from 2.4;
+        a 2.3 server knows only Trie (VARCHAR) and STL_SORT (numbers)."""
+        from pymilvus import DataType
+
+        kind = "INVERTED"
+        if not self._is_lite and self._version < (2, 4):
+            kind = "Trie" if dtype == DataType.VARCHAR else "STL_SORT"
+        index.add_index(field_name=field, index_type=kind)
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -290,11 +341,11 @@ class MilvusStore:
     def _query(self, what: str, expr: str, fields: list[str], *, limit: int = _PAGE
                ) -> list[dict[str, Any]]:
         return list(self._call("query", self._name(what), filter=expr, output_fields=fields,
-                               limit=limit, **_STRONG))
+                               limit=limit, **self._reads))
 
     def _count(self, what: str, expr: str) -> int:
         rows = self._call("query", self._name(what), filter=expr, output_fields=["count(*)"],
-                          **_STRONG)
+                          **self._reads)
         return int(rows[0]["count(*)"]) if rows else 0
 
     def _select(self, what: str, expr: str, fields: list[str], *, key: str, end: int,
@@ -329,6 +380,11 @@ class MilvusStore:
         ids = list(ids)
         for i in range(0, len(ids), _BATCH):
             self._call("delete", self._name(what), ids=ids[i:i + _BATCH])
+        if ids and not self._is_lite:
+            # A 2.3 server answers a delete without its timestamp, so pymilvus cannot make the
+            # Session reads that follow wait for it: one Strong read does (the query node
+            # applies deletes in order, so every later read sees this one).
+            self._call("get", self._name(what), ids=ids[:1], consistency_level="Strong")
         self._wrote(what, len(ids))
 
     def _wrote(self, what: str, rows: int) -> None:
@@ -349,7 +405,7 @@ class MilvusStore:
         self._unflushed = 0
 
     def _get(self, what: str, key: int | str, fields: list[str]) -> dict[str, Any] | None:
-        rows = self._call("get", self._name(what), ids=[key], output_fields=fields, **_STRONG)
+        rows = self._call("get", self._name(what), ids=[key], output_fields=fields, **self._reads)
         return dict(rows[0]) if rows else None
 
     def _meta(self, key: str) -> str | None:
@@ -750,41 +806,83 @@ class MilvusStore:
             quality = np.array([r["quality"] for r in rows], dtype=np.float32)
             return ids, owners, vecs, quality
 
-    def search(self, queries: npt.NDArray[np.float32], k: int
-               ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    def search(self, queries: npt.NDArray[np.float32], k: int, *, now: str | None = None
+               ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64],
+                          npt.NDArray[np.int64]]:
         """The ``k`` stored samples with the highest inner product with each query, answered by
-        Milvus itself, expired samples skipped. ``queries``: float32 (Q, D), L2-normalised.
-        Returns (scores float32 (Q, k), sample ids int64 (Q, k)), best first, padded with
-        -inf / -1 where fewer than ``k`` samples are live. With the default HNSW index the
-        answer is approximate (``ef`` = max(128, k)); ``index=FLAT`` makes it exact."""
+        Milvus itself; samples expired at ``now`` (ISO UTC, default: the present) are left out
+        by the filter expression. ``queries``: float32 (Q, D), L2-normalised. Returns (scores
+        float32 (Q, k), sample ids int64 (Q, k), their person ids int64 (Q, k)), best first,
+        padded with -inf / -1 / -1 where fewer than ``k`` samples are live. With the default
+        HNSW index the answer is approximate (``ef`` = max(128, k)); ``index=FLAT`` makes it
+        exact."""
         q = np.ascontiguousarray(queries, dtype=np.float32)
         if q.ndim != 2:
             raise InvalidInput(f"queries of shape {q.shape}, expected (Q, D)")
         scores = np.full((len(q), max(k, 0)), -np.inf, dtype=np.float32)
         ids = np.full((len(q), max(k, 0)), -1, dtype=np.int64)
+        owners = ids.copy()
         dim = self._samples()
         if k <= 0 or not len(q) or dim is None:
-            return scores, ids
+            return scores, ids, owners
         if q.shape[1] != dim:
             raise InvalidInput(f"queries of dimension {q.shape[1]}; this gallery holds {dim}")
         limit = min(k, _PAGE)
         params: dict[str, Any] = {"metric_type": "IP"}
         if self.index_type == "HNSW":
             params["params"] = {"ef": max(128, limit)}
-        elif self.index_type == "IVF_FLAT":
-            params["params"] = {"nprobe": 64}
-        expr = _live(utc_now())
-        step = max(1, min(1024, (16 << 20) // (limit * 16 + 4 * dim)))
+        elif self.index_type in _NPROBE:
+            params["params"] = {"nprobe": _NPROBE[self.index_type]}
+        expr = _live(now or utc_now())
+        step = max(1, min(1024, (16 << 20) // (limit * 24 + 4 * dim)))
         for start in range(0, len(q), step):
             chunk = q[start:start + step]
             hits = self._call("search", self._name("samples"), data=chunk.tolist(), limit=limit,
                               filter=expr, anns_field="vector", search_params=params,
-                              output_fields=[], **_STRONG)
+                              output_fields=["person_id"], **self._reads)
             for row, found in enumerate(hits, start=start):
                 for j, hit in enumerate(found[:limit]):
                     ids[row, j] = int(hit["id"])
                     scores[row, j] = float(hit["distance"])
-        return scores, ids
+                    owners[row, j] = int(hit["entity"]["person_id"])
+        return scores, ids, owners
+
+    def count(self, *, now: str | None = None) -> int:
+        """The number of live samples: those not expired at ``now`` (ISO UTC; default the
+        present). Counted by Milvus; no vector is read."""
+        with self._lock:
+            if self._samples() is None:
+                return 0
+            return self._count("samples", _live(now or utc_now()))
+
+    def templates(self, person_ids: list[int], *, now: str | None = None
+                  ) -> dict[int, npt.NDArray[np.float32]]:
+        """Per person in ``person_ids``: the quality-weighted mean of their samples live at
+        ``now`` (ISO UTC; default the present), L2-normalised, float32 (D,) (the formula of the
+        in-memory gallery's templates). Only those people's vectors are read from Milvus; a
+        person with no live sample (or none at all) is absent from the answer."""
+        wanted = sorted({int(p) for p in person_ids})
+        if not wanted:
+            return {}
+        with self._lock:
+            if self._samples() is None:
+                return {}
+            live = _live(now or utc_now())
+            sums: dict[int, npt.NDArray[np.float32]] = {}
+            for i in range(0, len(wanted), _PEOPLE_PER_QUERY):
+                chunk = wanted[i:i + _PEOPLE_PER_QUERY]
+                rows = self._select("samples", f"person_id in {chunk} and {live}",
+                                    ["id", "person_id", "vector", "quality"], key="id",
+                                    end=self._counter("next_sample"), page=self._vector_page())
+                for r in rows:
+                    vector = np.asarray(r["vector"], dtype=np.float32) * np.float32(r["quality"])
+                    pid = int(r["person_id"])
+                    sums[pid] = sums[pid] + vector if pid in sums else vector
+            out: dict[int, npt.NDArray[np.float32]] = {}
+            for pid, total in sums.items():
+                norm = max(float(np.linalg.norm(total)), 1e-12)
+                out[pid] = (total / norm).astype(np.float32)
+            return out
 
     def remove_person(self, name: str, *, actor: str, action: str = "remove",
                       details: dict[str, Any] | None = None) -> list[int]:
@@ -835,7 +933,7 @@ class MilvusStore:
                     self._rewrite(what)
                 return
             for what in whats:
-                job = self._call("compact", self._name(what))
+                job = self._compact_job(self._name(what))
                 deadline = time.monotonic() + self._timeout
                 while time.monotonic() < deadline:
                     if str(self._call("get_compaction_state", job)) != "Executing":
@@ -844,6 +942,27 @@ class MilvusStore:
                 else:
                     log.warning("compaction of %s still running after %.0f s", self._name(what),
                                 self._timeout)
+
+    def _compact_job(self, name: str) -> int:
+        """Ask a server to compact collection ``name``; returns the job id. A 2.3 server reads
+        only the request's collection id (pymilvus 3 sends the name): without it, it compacts
+        every collection it holds, so there the id is looked up and sent."""
+        if self._version >= (2, 4):
+            return int(self._call("compact", name))
+        from pymilvus.client.prepare import Prepare
+        from pymilvus.client.utils import check_status
+        from pymilvus.exceptions import MilvusException
+
+        collection = int(self._call("describe_collection", name)["collection_id"])
+        request = Prepare.manual_compaction(collection_name=name, is_clustering=False,
+                                            is_l0=False, collection_id=collection)
+        try:
+            stub = self._client._get_connection()._stub
+            response = stub.ManualCompaction(request, timeout=self._timeout)
+            check_status(response.status)
+        except MilvusException as exc:
+            raise FacewiseError(f"Milvus compact failed on {self.url}: {exc}") from exc
+        return int(response.compactionID)
 
     def _rewrite(self, what: str) -> None:
         name, fresh = self._name(what), self._name(f"{what}_rewrite")
@@ -863,7 +982,7 @@ class MilvusStore:
                 raise FacewiseError(f"rewriting {name}: an insert fell short")
         self._call("flush", fresh)
         copied = self._call("query", fresh, filter="id >= 0", output_fields=["count(*)"],
-                            **_STRONG)
+                            **self._reads)
         if int(copied[0]["count(*)"]) != len(clean):
             raise FacewiseError(f"rewriting {name}: {copied} rows copied of {len(clean)}")
         self._call("drop_collection", name)  # from here on, reopening finishes the swap
@@ -927,6 +1046,13 @@ class MilvusStore:
                                  json.loads("".join(r["details"])), r["prev_hash"], r["hash"])
                       for r in sorted(rows, key=lambda r: int(r["seq"]))]
             return events if limit is None else events[:limit]
+
+
+def _version(text: str) -> tuple[int, int]:
+    """(major, minor) of a server version string such as "v2.3.5-lite" or "2.5.10"; (0, 0)
+    when there is none (Milvus Lite says "milvus_lite-3.2.2": its version is not the API's)."""
+    found = re.match(r"v?(\d+)\.(\d+)", text)
+    return (int(found[1]), int(found[2])) if found else (0, 0)
 
 
 def _query(text: str) -> dict[str, str]:
