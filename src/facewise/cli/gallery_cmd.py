@@ -16,7 +16,7 @@ from facewise.cli.common import (
     quiet_option,
     run_per_input,
 )
-from facewise.cli.render import (
+from facewise.serialize import (
     audit_events_dict,
     audit_verify_dict,
     enrol_dict,

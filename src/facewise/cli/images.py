@@ -17,14 +17,14 @@ from facewise.cli.common import (
     quiet_option,
     run_per_input,
 )
-from facewise.cli.render import (
+from facewise.cli.render import draw
+from facewise.engine import DEFAULT_ANALYSIS
+from facewise.serialize import (
     analyses_dict,
     detections_dict,
-    draw,
     embeddings_dict,
     verification_dict,
 )
-from facewise.engine import DEFAULT_ANALYSIS
 
 images_argument = click.argument("images", nargs=-1, required=True)
 

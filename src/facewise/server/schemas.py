@@ -1,6 +1,6 @@
 """Request and response models: what /docs shows and what schemathesis generates from.
 
-Responses are the dicts :mod:`facewise.cli.render` builds for ``--json``; the models name the keys
+Responses are the dicts :mod:`facewise.serialize` builds for ``--json``; the models name the keys
 clients rely on and allow the rest (``extra="allow"``), so the CLI and the service stay one shape.
 """
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from facewise.cli.render import audit_events_dict, audit_verify_dict
+from facewise.serialize import audit_events_dict, audit_verify_dict
 from facewise.server.routes import AUTH, errors
 from facewise.server.schemas import AuditVerifyOut, EventsOut
 from facewise.server.services import AdminKey, Svc

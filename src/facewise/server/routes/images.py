@@ -7,16 +7,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from facewise.cli.render import (
+from facewise.engine import DEFAULT_ANALYSIS
+from facewise.errors import FacewiseError
+from facewise.io import image_sha256
+from facewise.serialize import (
     analyses_dict,
     detections_dict,
     embeddings_dict,
     identification_dict,
     verification_dict,
 )
-from facewise.engine import DEFAULT_ANALYSIS
-from facewise.errors import FacewiseError
-from facewise.io import image_sha256
 from facewise.server.routes import IMAGE, errors
 from facewise.server.schemas import (
     AnalyzeOut,

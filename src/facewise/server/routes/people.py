@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 
-from facewise.cli.render import enrol_dict, people_dict, person_dict
 from facewise.errors import Conflict, FacewiseError, InvalidInput
 from facewise.gallery.gallery import EnrolResult
 from facewise.gallery.records import Person
 from facewise.io import image_sha256
+from facewise.serialize import enrol_dict, people_dict, person_dict
 from facewise.server.errors import NotFound, NothingEnrolled
 from facewise.server.keys import ApiKey
 from facewise.server.routes import AUTH, IMAGE, errors
