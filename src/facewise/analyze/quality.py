@@ -207,7 +207,7 @@ def error_versus_discard(
     counted over the rest. A face that is not detected counts as quality 0 and, while kept, as a
     non-match. Returns one row per fraction: ``{"discard", "pairs", "genuine", "impostor",
     "fnmr", "fmr", "min_quality"}``. ``limit`` takes every k-th pair to keep about that many."""
-    from facewise import Engine
+    from facewise.engine import Engine
 
     folder = Path(pairs_csv).parent
     with Path(pairs_csv).open(newline="") as fh:
