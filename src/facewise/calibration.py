@@ -254,9 +254,36 @@ class NonMatedModel:
         return hi
 
 
+_registered: dict[str, dict[str, Any]] = {}
+
+
+def register(space: EmbeddingSpace, entry: Mapping[str, Any]) -> None:
+    """Calibrate ``space`` in this process: ``entry`` is shaped like one of
+    ``models/thresholds.json``'s (``accuracy`` / ``fmr`` thresholds, ``nonmated`` tables, as
+    :meth:`NonMatedModel.as_dict` gives); it wins over the bundled calibration. Used by
+    :mod:`facewise.testing` for its fake space and by callers with their own models."""
+    _registered[space_key(space)] = {**entry, "weights_sha256": space.weights_sha256}
+    _model.cache_clear()
+
+
+def entry_for(space: EmbeddingSpace) -> dict[str, Any] | None:
+    """The calibration of ``space`` (registered, else bundled), or None when it has none or it
+    was made for other weights."""
+    key = space_key(space)
+    entry = _registered.get(key) or _bundled().get(key)
+    if not entry or entry.get("weights_sha256") != space.weights_sha256:
+        return None
+    return entry
+
+
+@cache
+def _bundled() -> dict[str, Any]:
+    return models.thresholds()
+
+
 @cache
 def _model(key: str, weights_sha256: str) -> NonMatedModel:
-    entry = models.thresholds().get(key, {})
+    entry = _registered.get(key) or _bundled().get(key, {})
     block = entry.get("nonmated")
     if entry.get("weights_sha256") != weights_sha256 or not block:
         raise ModelError(
@@ -297,11 +324,13 @@ __all__ = [
     "TEMPLATES",
     "FmrTable",
     "NonMatedModel",
+    "entry_for",
     "fit_model",
     "fit_table",
     "fmr_at",
     "identify_threshold",
     "non_mated_scores",
     "nonmated_model",
+    "register",
     "template_vectors",
 ]

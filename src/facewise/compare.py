@@ -13,7 +13,6 @@ from typing import Literal
 
 import numpy as np
 
-from facewise import models
 from facewise.errors import EmbeddingSpaceMismatch, InvalidInput, ModelError
 from facewise.types import Embedding, EmbeddingSpace
 
@@ -45,9 +44,10 @@ def threshold(space: EmbeddingSpace, operating_point: OperatingPoint = "fmr") ->
         raise InvalidInput(
             f"operating point must be one of {', '.join(OPERATING_POINTS)}, got {operating_point!r}"
         )
-    table = models.thresholds()
-    entry = table.get(space_key(space))
-    if entry is None or entry.get("weights_sha256") != space.weights_sha256:
+    from facewise.calibration import entry_for
+
+    entry = entry_for(space)
+    if entry is None or operating_point not in entry:
         raise ModelError(
             f"no calibrated threshold for {space_key(space)!r}; "
             "run benchmarks/verify_lfw.py --write-thresholds"
