@@ -42,7 +42,7 @@ from facewise.evaluate.compare import parse_system, run_compare
 from facewise.evaluate.datasets import load_manifest, load_pairs
 from facewise.evaluate.fairness import run_fairness
 from facewise.evaluate.identify import run_identify
-from facewise.evaluate.report import Evaluation
+from facewise.evaluate.result import LabResult as Evaluation
 from facewise.evaluate.robustness import run_robustness
 from facewise.evaluate.verify import run_verify
 

@@ -159,7 +159,7 @@ def _floats(text: str | None, what: str) -> list[float] | None:
 
 
 def _finish(evaluation: Any, report_path: Path | None, as_json: bool, lines: list[str]) -> None:
-    data = dict(evaluation.data)
+    data = evaluation.to_dict()
     if report_path is not None:
         written = evaluation.write_report(report_path)
         data["report"] = str(written)
@@ -235,7 +235,7 @@ def verify_cmd(
             reps=reps,
             scores_path=scores_path,
         )
-    d = ev.data
+    d = ev.to_dict()
     lines = [
         f"{pipeline.label}: {d['pairs']} pairs, folds {d['dataset']['folds']}",
         f"accuracy {_pct(d['accuracy'])} ± {_pct(d['accuracy_std'])}   AUC {d['auc']:.4f}   "
@@ -314,7 +314,7 @@ def identify_cmd(
             workers=workers,
             progress=bars("images"),
         )
-    d = ev.data
+    d = ev.to_dict()
     lines = [
         f"{pipeline.label}: {d['enrolled_people']} people enrolled, {d['mated_probes']} mated / "
         f"{d['non_mated_probes']} non-mated probes",
@@ -418,7 +418,7 @@ def fairness_cmd(
             workers=workers,
             progress=bars("images"),
         )
-    d = ev.data
+    d = ev.to_dict()
     lines = [
         f"{pipeline.label}: {d['pairs_source']}, threshold {d['threshold']:.4f} "
         f"({d['threshold_source']})"
@@ -494,7 +494,7 @@ def robustness_cmd(
             workers=workers,
             progress=bars,
         )
-    d = ev.data
+    d = ev.to_dict()
     lines = [
         f"{pipeline.label}: clean accuracy {_pct(d['clean']['accuracy'])}, "
         f"TAR @ FAR {d['far_key']} {_pct(d['clean']['tar_at_far'])}"
@@ -573,7 +573,7 @@ def budget_cmd(
             workers=workers,
             progress=bars("configurations"),
         )
-    d = ev.data
+    d = ev.to_dict()
     lines = [
         f"{r['config']}: accuracy {_pct(r['accuracy'])}, {r['ms_per_face']:.1f} ms per face"
         for r in sorted(d["configs"], key=lambda r: r["ms_per_face"])
@@ -643,7 +643,7 @@ def compare_cmd(
             workers=workers,
             progress=bars("systems"),
         )
-    d = ev.data
+    d = ev.to_dict()
     lines = [
         f"{s['name']}: accuracy {_pct(s['accuracy'])} ± {_pct(s['accuracy_std'])}, "
         f"EER {_pct(s['eer'])}"

@@ -3,11 +3,13 @@
     from facewise.evaluate import load_pairs, resolve_pipeline, run_verify
 
     result = run_verify(load_pairs("lfw/pairs.csv"), resolve_pipeline())
-    result.data["accuracy"], result.write_report("verify.html")
+    result.accuracy, result.to_dict(), result.write_report("verify.html")
 
-Each ``run_*`` returns an :class:`~facewise.evaluate.report.Evaluation` (``data``: the figures
-the CLI prints with ``--json``; ``write_report``: the HTML). Names load lazily: importing this
-package loads no model and no plotting library.
+Each ``run_*`` returns its protocol's typed result, a frozen dataclass (:class:`VerifyResult`,
+:class:`IdentifyResult`, ...; see :mod:`facewise.evaluate.result`): ``to_dict()`` is what the
+CLI prints with ``--json``, ``write_report`` builds the HTML through
+:mod:`facewise.evaluate.reports`. The protocols import no plotting library (matplotlib is needed
+only for reports), and names load lazily: importing this package loads no model.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "Evaluation": "report",
+    "BudgetResult": "budget",
+    "CompareResult": "compare",
+    "FairnessResult": "fairness",
+    "IdentifyResult": "identify",
+    "LabResult": "result",
+    "RobustnessResult": "robustness",
+    "VerifyResult": "verify",
+    "verify_embedded": "verify",
     "Pipeline": "cache",
     "embed_images": "cache",
     "resolve_pipeline": "cache",

@@ -15,6 +15,7 @@ bootstrap holds those statistics fixed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +25,24 @@ import numpy.typing as npt
 from facewise.evaluate import metrics
 from facewise.evaluate.cache import Pipeline, Progress, embed_images
 from facewise.evaluate.datasets import DatasetError, PairSet
-from facewise.evaluate.report import (
-    PALETTE,
-    Card,
-    Evaluation,
-    Report,
-    figures,
-    fmt,
-    fmt_ci,
-    jsonable,
-    pct,
-    plot,
-    table,
-)
-from facewise.evaluate.verify import (
-    FARS,
-    REPS,
-    roc_axes,
-    score_pairs,
-    verification_metrics,
-    wrap,
-)
+from facewise.evaluate.result import INTERNAL, LabResult
+from facewise.evaluate.verify import FARS, REPS, score_pairs, verification_metrics
 from facewise.settings import Settings
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class CompareResult(LabResult):
+    """Systems side by side and their differences from the baseline, in the order ``--json``
+    prints them; every system's per-pair scores (and the truth) are kept for the report."""
+
+    kind = "compare"
+    dataset: dict[str, Any]
+    baseline: str
+    systems: list[dict[str, Any]]
+    differences: list[dict[str, Any]]
+    bootstrap: dict[str, Any]
+    scores: dict[str, npt.NDArray[np.float64]] = field(metadata=INTERNAL, repr=False)
+    labels: npt.NDArray[np.bool_] = field(metadata=INTERNAL, repr=False)
 
 
 def paired_differences(
@@ -95,7 +92,7 @@ def run_compare(
     cache_dir: Path | str | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
-) -> Evaluation:
+) -> CompareResult:
     pairs.check_kfold()
     if len(set(pipelines)) != len(pipelines):
         raise DatasetError("the same system is listed twice")
@@ -133,134 +130,15 @@ def run_compare(
             }
         )
     diffs = paired_differences(scores, pairs.same, pairs.folds, reps=reps, seed=seed)
-    data = jsonable(
-        {
-            "kind": "compare",
-            "dataset": {**pairs.describe(), "notes": pairs.notes},
-            "baseline": systems[0]["name"],
-            "systems": systems,
-            "differences": diffs,
-            "bootstrap": {
-                "reps": reps,
-                "seed": seed,
-                "paired": True,
-                "strata": "fold x same/different",
-            },
-        }
+    return CompareResult(
+        dataset={**pairs.describe(), "notes": pairs.notes},
+        baseline=systems[0]["name"],
+        systems=systems,
+        differences=diffs,
+        bootstrap={"reps": reps, "seed": seed, "paired": True, "strata": "fold x same/different"},
+        scores=scores,
+        labels=pairs.same,
     )
-    labels = pairs.same
-    return Evaluation("compare", data, lambda: compare_report(data, scores, labels))
-
-
-def compare_report(data: dict[str, Any], scores: dict[str, Any], labels: Any) -> Report:
-    systems = data["systems"]
-    report = Report(
-        "Comparison",
-        f"{len(systems)} systems on the same {data['dataset']['pairs']:,} pairs of "
-        f"{data['dataset']['source']}; baseline: {data['baseline']}",
-        data,
-    )
-    report.cards = [
-        Card(
-            s["name"] if len(s["name"]) < 40 else s["name"][:37] + "…",
-            pct(s["accuracy"]),
-            f"± {pct(s['accuracy_std'])}, EER {pct(s['eer'])}",
-        )
-        for s in systems[:4]
-    ]
-    lines = []
-    for d in data["differences"]:
-        sign = "+" if d["accuracy_diff"] >= 0 else "−"
-        verdict = "a real difference" if d["significant"] else "within the noise"
-        lines.append(
-            f"{d['system']}: {sign}{abs(d['accuracy_diff']) * 100:.2f} points "
-            f"[{d['ci95'][0] * 100:+.2f}, {d['ci95'][1] * 100:+.2f}] — {verdict}"
-        )
-    report.verdict = "Against the baseline: " + "; ".join(lines) + "."
-    curves = [(name, s, labels) for name, s in scores.items()]
-    diffs = data["differences"]
-
-    def forest(ax: Any) -> None:
-        ys = np.arange(len(diffs))
-        for i, d in enumerate(diffs):
-            lo, hi = d["ci95"]
-            colour = PALETTE[(i + 1) % len(PALETTE)]
-            ax.errorbar(
-                d["accuracy_diff"] * 100,
-                i,
-                xerr=[[(d["accuracy_diff"] - lo) * 100], [(hi - d["accuracy_diff"]) * 100]],
-                fmt="o",
-                color=colour,
-                capsize=4,
-            )
-        ax.axvline(0, color="k", lw=1)
-        ax.set_yticks(ys, [wrap(d["system"], 50) for d in diffs], fontsize=8)
-        ax.set_xlabel("accuracy difference from baseline (points), 95% CI")
-        ax.set_title("Paired bootstrap")
-
-    report.section(
-        "Curves",
-        figures(
-            plot(lambda ax: roc_axes(ax, curves), "overlaid ROC"),
-            plot(lambda ax: roc_axes(ax, curves, det=True), "overlaid DET"),
-            plot(forest, "accuracy differences", width=10.4, height=1.6 + 0.6 * len(diffs)),
-        ),
-    )
-    fars = sorted({k for s in systems for k in s["tar_at_far"]}, key=float, reverse=True)
-    report.section(
-        "Systems",
-        table(
-            ["system", "accuracy", "± std", "AUC", "EER"]
-            + [f"TAR @ FAR {f}" for f in fars]
-            + ["failed pairs"],
-            [
-                [
-                    s["name"],
-                    pct(s["accuracy"]),
-                    pct(s["accuracy_std"]),
-                    fmt(s["auc"]),
-                    pct(s["eer"]),
-                ]
-                + [pct(s["tar_at_far"].get(f)) for f in fars]
-                + [s["failed_pairs"]]
-                for s in systems
-            ],
-        ),
-    )
-    report.section(
-        "Differences from the baseline",
-        table(
-            [
-                "system",
-                "accuracy difference",
-                "95% CI (paired bootstrap)",
-                "significant",
-                "resamples where better",
-            ],
-            [
-                [
-                    d["system"],
-                    f"{d['accuracy_diff'] * 100:+.2f} pts",
-                    fmt_ci([d["ci95"][0] * 100, d["ci95"][1] * 100], 2),
-                    fmt(d["significant"]),
-                    pct(d["share_better"], 1),
-                ]
-                for d in diffs
-            ],
-        ),
-    )
-    b = data["bootstrap"]
-    report.notes = [
-        "Every system is scored on the same pairs; k-fold accuracy with the threshold chosen on "
-        "the other folds.",
-        f"Paired bootstrap: {b['reps']} resamples (seed {b['seed']}), pairs drawn with "
-        "replacement within each fold x same/different stratum; each resample is scored by "
-        "every system, and the percentile interval of the difference is reported.",
-        "Fusion: z-normalised score sum with impostor statistics from the training folds only.",
-        "A pair without a face on a side scores −∞ (rejected) in every system.",
-        *data["dataset"].get("notes", []),
-    ]
-    return report
 
 
 def parse_system(spec: str, settings: Settings | None = None) -> Pipeline:

@@ -23,7 +23,7 @@ import logging
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +33,41 @@ import numpy.typing as npt
 from facewise.evaluate import metrics
 from facewise.evaluate.cache import Pipeline, Progress, embed_images, has_vector
 from facewise.evaluate.datasets import DatasetError, Manifest
-from facewise.evaluate.report import (
-    Card,
-    Evaluation,
-    Report,
-    figures,
-    fmt,
-    jsonable,
-    paragraph,
-    pct,
-    pct_ci,
-    plot,
-    table,
-)
+from facewise.evaluate.result import INTERNAL, LabResult
 from facewise.settings import Settings, load_settings
 
 FPIRS = (0.1, 0.01, 0.001)
 RANKS = 20
 SIZES = (0.1, 0.25, 0.5, 1.0)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class IdentifyResult(LabResult):
+    """The figures of one identification run, in the order ``--json`` prints them; the mated
+    and non-mated scores are kept for the report's DET curve."""
+
+    kind = "identify"
+    dataset: dict[str, Any]
+    pipeline: dict[str, Any]
+    protocol: dict[str, Any]
+    enrolled_people: int
+    gallery_samples: int
+    mated_probes: int
+    non_mated_probes: int
+    failed_images: int
+    failed_mated_probes: int
+    failures: list[dict[str, str]]
+    rank1: float
+    rank1_ci95: tuple[float, float]
+    cmc: dict[str, float]
+    fnir_at_fpir: dict[str, float]
+    fnir_at_fpir_ci95: dict[str, tuple[float, float]]
+    threshold_at_fpir: dict[str, float]
+    fpir_unsupported: dict[str, str]
+    gallery_size: list[dict[str, Any]]
+    seed: int
+    mated_scores: npt.NDArray[np.float64] = field(metadata=INTERNAL, repr=False)
+    non_mated_top: npt.NDArray[np.float64] = field(metadata=INTERNAL, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +238,7 @@ def run_identify(
     workers: int | None = None,
     progress: Progress | None = None,
     seed: int = 0,
-) -> Evaluation:
+) -> IdentifyResult:
     """Embed the manifest's images (cached) and run the open-set protocol, then the gallery-size
     runs."""
     if enrol < 1:
@@ -275,38 +292,35 @@ def run_identify(
         )
     failures = embedded.failures()
     rank1_hits = int(np.sum(full.ranks == 1))
-    data = jsonable(
-        {
-            "kind": "identify",
-            "dataset": {
-                "source": manifest.source,
-                "root": str(manifest.root),
-                "images": len(manifest),
-                "people": len(set(manifest.identities)),
-            },
-            "pipeline": {**pipeline.as_dict(), "space": embedded.space.as_dict()},
-            "protocol": {
-                **common,
-                "distractors": "people with exactly one usable photo, never enrolled",
-                "sample_weight": 1.0,
-            },
-            "enrolled_people": full.enrolled_people,
-            "gallery_samples": full.enrolled_people * enrol,
-            "mated_probes": full.mated_probes,
-            "non_mated_probes": full.non_mated_probes,
-            "failed_images": len(failures),
-            "failed_mated_probes": full.failed_mated_probes,
-            "failures": failures[:100],
-            "rank1": full.cmc(1),
-            "rank1_ci95": metrics.clopper_pearson(rank1_hits, full.mated_probes),
-            "cmc": {str(r): full.cmc(r) for r in range(1, RANKS + 1)},
-            **fpir_figures(full, fpirs),
-            "gallery_size": curve,
-            "seed": seed,
-        }
+    return IdentifyResult(
+        dataset={
+            "source": manifest.source,
+            "root": str(manifest.root),
+            "images": len(manifest),
+            "people": len(set(manifest.identities)),
+        },
+        pipeline={**pipeline.as_dict(), "space": embedded.space.as_dict()},
+        protocol={
+            **common,
+            "distractors": "people with exactly one usable photo, never enrolled",
+            "sample_weight": 1.0,
+        },
+        enrolled_people=full.enrolled_people,
+        gallery_samples=full.enrolled_people * enrol,
+        mated_probes=full.mated_probes,
+        non_mated_probes=full.non_mated_probes,
+        failed_images=len(failures),
+        failed_mated_probes=full.failed_mated_probes,
+        failures=failures[:100],
+        rank1=full.cmc(1),
+        rank1_ci95=metrics.clopper_pearson(rank1_hits, full.mated_probes),
+        cmc={str(r): full.cmc(r) for r in range(1, RANKS + 1)},
+        **fpir_figures(full, fpirs),
+        gallery_size=curve,
+        seed=seed,
+        mated_scores=full.mated_scores,
+        non_mated_top=full.non_mated_top,
     )
-    det = (full.mated_scores, full.non_mated_top)
-    return Evaluation("identify", data, lambda: identify_report(data, det))
 
 
 def det_points(
@@ -319,140 +333,3 @@ def det_points(
     fpir = 1 - np.searchsorted(nm, thresholds, side="left") / len(nm)
     fnir = np.searchsorted(m, thresholds, side="left") / len(m)
     return fpir, fnir
-
-
-def identify_report(data: dict[str, Any], det: tuple[Any, Any]) -> Report:
-    p = data["pipeline"]
-    proto = data["protocol"]
-    report = Report(
-        "Identification (1:N)",
-        f"{p['embedder']} / {p['detector']} / flip {'on' if p['flip'] else 'off'} — "
-        f"{data['dataset']['source']}: {data['enrolled_people']:,} people enrolled with "
-        f"{proto['enrol']} photo(s) each ({proto['template']} template), "
-        f"{data['mated_probes']:,} mated and {data['non_mated_probes']:,} non-mated probes",
-        data,
-    )
-    fnir = data["fnir_at_fpir"]
-    key = "0.01" if "0.01" in fnir else next(iter(fnir), None)
-    report.cards = [
-        Card("rank-1", pct(data["rank1"]), pct_ci(data["rank1_ci95"], 2)),
-        Card("rank-5", pct(data["cmc"]["5"])),
-        Card("rank-20", pct(data["cmc"]["20"])),
-    ]
-    if key:
-        report.cards.append(
-            Card(f"FNIR @ FPIR {key}", pct(fnir[key]), pct_ci(data["fnir_at_fpir_ci95"][key], 2))
-        )
-    report.cards.append(
-        Card(
-            "failed images",
-            fmt(data["failed_images"]),
-            f"{data['failed_mated_probes']} mated probes count as misses",
-        )
-    )
-    if key:
-        report.verdict = (
-            f"The right person comes first for {pct(data['rank1'], 1)} of searches. With the "
-            f"threshold set so that {float(key):.0%} of strangers get a false match, "
-            f"{pct(fnir[key], 1)} of enrolled people are missed."
-        )
-    ranks = list(range(1, 21))
-    cmc = [data["cmc"][str(r)] for r in ranks]
-    fpir, fnir_curve = det_points(*det)
-    curve = data["gallery_size"]
-
-    def draw_cmc(ax: Any) -> None:
-        ax.plot(ranks, cmc, marker="o", ms=3)
-        ax.set_xlabel("rank")
-        ax.set_ylabel("identification rate")
-        ax.set_title("CMC (closed set)")
-        ax.set_xticks([1, 5, 10, 15, 20])
-
-    def draw_det(ax: Any) -> None:
-        floor_x = 0.5 / max(1, data["non_mated_probes"])
-        floor_y = 0.5 / max(1, data["mated_probes"])
-        ax.step(np.maximum(fpir, floor_x), np.maximum(fnir_curve, floor_y), where="post")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("false positive identification rate (FPIR)")
-        ax.set_ylabel("false negative identification rate (FNIR)")
-        ax.set_title("Open set DET")
-
-    def draw_size(ax: Any) -> None:
-        people = [c["people"] for c in curve]
-        ax.plot(people, [c["rank1"] for c in curve], marker="o", label="rank-1")
-        if key:
-            ax.plot(
-                people,
-                [c["fnir_at_fpir"].get(key) for c in curve],
-                marker="s",
-                label=f"FNIR @ FPIR {key}",
-            )
-        ax.set_xscale("log")
-        ax.set_xlabel("people enrolled")
-        ax.set_ylabel("rate")
-        ax.set_title("Effect of gallery size")
-        ax.legend(fontsize=8)
-
-    report.section(
-        "Curves",
-        figures(
-            plot(draw_cmc, "CMC curve"),
-            plot(draw_det, "open-set DET curve"),
-            plot(draw_size, "gallery size curve"),
-        ),
-    )
-    report.section(
-        "FNIR at fixed FPIR",
-        table(
-            ["FPIR", "FNIR", "95% interval", "threshold"],
-            [
-                [
-                    f,
-                    pct(v),
-                    pct_ci(data["fnir_at_fpir_ci95"][f], 2),
-                    fmt(data["threshold_at_fpir"][f]),
-                ]
-                for f, v in fnir.items()
-            ]
-            + [[f, "not supported", why, "—"] for f, why in data["fpir_unsupported"].items()],
-        ),
-    )
-    report.section(
-        "CMC",
-        table(
-            ["rank", "identification rate"],
-            [[r, pct(data["cmc"][str(r)])] for r in (1, 2, 3, 5, 10, 20)],
-        ),
-    )
-    report.section(
-        "Gallery size",
-        table(
-            ["share", "people", "mated probes", "rank-1", f"FNIR @ FPIR {key}"],
-            [
-                [
-                    f"{c['share']:.0%}",
-                    c["people"],
-                    c["mated_probes"],
-                    pct(c["rank1"]),
-                    pct(c["fnir_at_fpir"].get(key)) if key else "—",
-                ]
-                for c in curve
-            ],
-        ),
-        paragraph(
-            "Nested random subsets of the enrolled people (seed "
-            f"{data['seed']}); non-mated probes stay the same distractors."
-        ),
-    )
-    report.notes = [
-        f"Gallery: facewise.gallery.Gallery on a temporary home, {proto['template']} template, "
-        f"the first {proto['enrol']} photo(s) of each person with at least "
-        f"{proto['min_photos']} usable photos; the rest are mated probes.",
-        "Distractors: people with exactly one usable photo, never enrolled (non-mated probes).",
-        "FNIR at FPIR: threshold = lowest score with at most FPIR of non-mated searches "
-        "accepted; reported only with at least 1/FPIR non-mated probes.",
-        "Mated probes whose image gave no face count as misses at every rank and threshold.",
-        "95% intervals: Clopper–Pearson (exact binomial) with the threshold held fixed.",
-    ]
-    return report

@@ -31,19 +31,7 @@ from facewise.errors import NoFaceFound
 from facewise.evaluate import metrics
 from facewise.evaluate.cache import Embedded, Pipeline, Progress, embed_images
 from facewise.evaluate.datasets import DatasetError, PairSet
-from facewise.evaluate.report import (
-    PALETTE,
-    Card,
-    Evaluation,
-    Report,
-    figures,
-    fmt,
-    jsonable,
-    pct,
-    pct_ci,
-    plot,
-    table,
-)
+from facewise.evaluate.result import LabResult
 from facewise.evaluate.verify import FARS, far_key
 from facewise.settings import Settings, load_settings
 from facewise.types import Image
@@ -113,6 +101,24 @@ class Degradation:
         if self.kind == "brightness":
             return np.clip(image.astype(np.float32) * float(s), 0, 255).astype(np.uint8)
         raise DatasetError(f"unknown degradation {self.kind!r}; choose from {', '.join(KINDS)}")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class RobustnessResult(LabResult):
+    """Clean figures and one row per degradation and severity, in the order ``--json`` prints
+    them."""
+
+    kind = "robustness"
+    dataset: dict[str, Any]
+    pipeline: dict[str, Any]
+    probe_side: str
+    far: float
+    far_key: str
+    threshold: float
+    probes: int
+    clean_face_width_median: float | None
+    clean: dict[str, Any]
+    degradations: list[dict[str, Any]]
 
 
 def parse_degradations(specs: Sequence[str]) -> list[Degradation]:
@@ -189,7 +195,7 @@ def run_robustness(
     cache_dir: Path | str | None = None,
     workers: int | None = None,
     progress: Callable[[str], Progress | None] | None = None,
-) -> Evaluation:
+) -> RobustnessResult:
     """Clean figures, then one row per degradation and severity. ``progress(label)`` may give a
     progress callback for each embedding run."""
     pairs.check_kfold()
@@ -247,172 +253,21 @@ def run_robustness(
             }
         )
     widths = clean.boxes[:, 2] - clean.boxes[:, 0]
-    data = jsonable(
-        {
-            "kind": "robustness",
-            "dataset": {**pairs.describe(), "notes": pairs.notes},
-            "pipeline": {**pipeline.as_dict(), "space": clean.space.as_dict()},
-            "probe_side": "path_b (the second image of each pair); path_a stays clean",
-            "far": far,
-            "far_key": far_key(far),
-            "threshold": threshold,
-            "probes": len(probes),
-            "clean_face_width_median": float(np.nanmedian(widths))
-            if np.isfinite(widths).any()
-            else None,
-            "clean": {
-                "accuracy_kfold": kfold.mean,
-                **_row(
-                    clean_scores, pairs, fold_thr, far, threshold, clean_probe_fail, len(probes)
-                ),
-            },
-            "degradations": [
-                {"kind": k, "unit": KINDS[k].unit, "rows": sorted(r, key=lambda x: x["severity"])}
-                for k, r in rows.items()
-            ],
-        }
+    return RobustnessResult(
+        dataset={**pairs.describe(), "notes": pairs.notes},
+        pipeline={**pipeline.as_dict(), "space": clean.space.as_dict()},
+        probe_side="path_b (the second image of each pair); path_a stays clean",
+        far=far,
+        far_key=far_key(far),
+        threshold=threshold,
+        probes=len(probes),
+        clean_face_width_median=float(np.nanmedian(widths)) if np.isfinite(widths).any() else None,
+        clean={
+            "accuracy_kfold": kfold.mean,
+            **_row(clean_scores, pairs, fold_thr, far, threshold, clean_probe_fail, len(probes)),
+        },
+        degradations=[
+            {"kind": k, "unit": KINDS[k].unit, "rows": sorted(r, key=lambda x: x["severity"])}
+            for k, r in rows.items()
+        ],
     )
-    return Evaluation("robustness", data, lambda: robustness_report(data))
-
-
-def robustness_report(data: dict[str, Any]) -> Report:
-    p = data["pipeline"]
-    clean = data["clean"]
-    far = data["far_key"]
-    report = Report(
-        "Robustness to image degradation",
-        f"{p['embedder']} / {p['detector']} / flip {'on' if p['flip'] else 'off'} — "
-        f"{data['dataset']['source']}, {data['dataset']['pairs']:,} pairs, "
-        f"{data['probes']:,} probe images degraded",
-        data,
-    )
-    worst = [
-        (d["kind"], min(d["rows"], key=lambda x: x["tar_at_far"])) for d in data["degradations"]
-    ]
-    worst.sort(key=lambda x: x[1]["tar_at_far"])
-    report.cards = [
-        Card("clean accuracy", pct(clean["accuracy"]), f"± {pct(clean['accuracy_std'])}"),
-        Card(f"clean TAR @ FAR {far}", pct(clean["tar_at_far"]), f"{data['probes']} probes"),
-    ]
-    report.cards += [
-        Card(
-            f"{k} {r['severity']:g}",
-            pct(r["tar_at_far"]),
-            f"TAR @ FAR {far}; {r['failed_probes']} probe(s) without a face",
-        )
-        for k, r in worst[:3]
-    ]
-    if worst:
-        k, r = worst[0]
-        report.verdict = (
-            f"Hardest condition tested: {k} at {r['severity']:g} — TAR at FAR {far} falls from "
-            f"{pct(clean['tar_at_far'], 1)} to {pct(r['tar_at_far'], 1)}; at the clean "
-            f"threshold the false-match rate becomes {pct(r['fmr_clean_threshold'], 2)} "
-            f"(clean: {pct(clean['fmr_clean_threshold'], 2)}), and {r['failed_probes']} of "
-            f"{data['probes']} probes lose their face."
-        )
-    imgs = [
-        _curve(d, KINDS[d["kind"]], data, far, PALETTE[i % len(PALETTE)])
-        for i, d in enumerate(data["degradations"])
-    ]
-    report.section("Accuracy against severity", figures(*imgs))
-    columns = [
-        "severity",
-        "accuracy",
-        "± std",
-        f"TAR @ FAR {far}",
-        "95% CI",
-        "TAR @ clean thr.",
-        "FMR @ clean thr.",
-        "probes without a face",
-        "pairs failed",
-    ]
-
-    def cells(name: str, r: dict[str, Any]) -> list[Any]:
-        return [
-            name,
-            pct(r["accuracy"]),
-            pct(r["accuracy_std"]),
-            pct(r["tar_at_far"]),
-            pct_ci(r["tar_at_far_ci95"], 2),
-            pct(r["tar_clean_threshold"]),
-            pct(r["fmr_clean_threshold"], 3),
-            f"{r['failed_probes']} ({pct(r['probe_failure_rate'], 1)})",
-            r["failed_pairs"],
-        ]
-
-    for d in data["degradations"]:
-        report.section(
-            f"{d['kind']} ({d['unit']})",
-            table(
-                columns,
-                [cells(f"{r['severity']:g}", r) for r in d["rows"]] + [cells("clean", clean)],
-            ),
-        )
-    report.notes = [
-        f"Probe side: {data['probe_side']}.",
-        "Accuracy: each fold's threshold chosen on the other folds' clean pairs (fixed, as "
-        "deployed); mean and std over folds.",
-        f"TAR @ FAR {far}: threshold re-set on this condition's impostor pairs so the FAR holds. "
-        f"TAR/FMR @ clean thr.: at the clean pairs' FAR {far} threshold "
-        f"({fmt(data['threshold'])}) — what a deployed system would see.",
-        "resolution: the image is shrunk (area averaging) so that the face found in the clean "
-        "image has the given width, then enlarged back to the original size (bilinear); "
-        f"clean faces are {fmt(data['clean_face_width_median'], 0)} px wide (median).",
-        "jpeg: OpenCV re-encoding at that quality; blur: Gaussian sigma in px; noise: Gaussian, "
-        "sigma in grey levels, seeded per image; brightness: pixel values times the gain, "
-        "clipped.",
-        "A degraded probe without a face fails: its pairs score −∞ and are rejected (counted).",
-        "95% intervals: Clopper–Pearson with the threshold held fixed.",
-        *data["dataset"].get("notes", []),
-    ]
-    return report
-
-
-def _curve(d: dict[str, Any], kind: Kind, data: dict[str, Any], far: str, colour: str) -> str:
-    """One degradation's curves, starting from the clean point (drawn at the clean severity:
-    the clean face width, quality 100, sigma 0, gain 1)."""
-    clean = data["clean"]
-    start = data["clean_face_width_median"] if d["kind"] == "resolution" else kind.clean
-    rows = [{**clean, "severity": start}, *d["rows"]] if start is not None else d["rows"]
-    rows = sorted(rows, key=lambda r: r["severity"])
-    xs = [r["severity"] for r in rows]
-
-    def draw(ax: Any) -> None:
-        ax.plot(xs, [r["accuracy"] for r in rows], marker="o", color=colour, label="accuracy")
-        ax.plot(
-            xs,
-            [r["tar_at_far"] for r in rows],
-            marker="s",
-            color=colour,
-            ls="--",
-            label=f"TAR @ FAR {far}",
-        )
-        ax.plot(
-            xs,
-            [r["fmr_clean_threshold"] for r in rows],
-            marker="^",
-            color=PALETTE[1],
-            ls="-.",
-            label="FMR @ clean threshold",
-        )
-        ax.plot(
-            xs,
-            [r["probe_failure_rate"] for r in rows],
-            marker="x",
-            color="#57606a",
-            ls=":",
-            label="probes without a face",
-        )
-        if kind.log_axis:
-            ax.set_xscale("log")
-            ax.axvline(kind.clean, color="k", alpha=0.3, lw=1)
-        if kind.worse_when_lower:
-            ax.invert_xaxis()
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel(d["unit"] + ("" if kind.log_axis else " (worse →)"))
-        ax.set_ylabel("rate")
-        ax.set_title(d["kind"])
-        ax.legend(fontsize=7, loc="center left")
-
-    return plot(draw, f"{d['kind']} curve", width=5.2, height=3.6)

@@ -15,6 +15,7 @@ dropped.
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +25,7 @@ import numpy.typing as npt
 from facewise.evaluate import metrics
 from facewise.evaluate.cache import Embedded, Pipeline, Progress, embed_images
 from facewise.evaluate.datasets import PairSet
-from facewise.evaluate.report import (
-    PALETTE,
-    Card,
-    Evaluation,
-    Report,
-    figures,
-    fmt,
-    fmt_ci,
-    jsonable,
-    paragraph,
-    pct,
-    pct_ci,
-    plot,
-    table,
-)
+from facewise.evaluate.result import INTERNAL, OPTIONAL, LabResult
 from facewise.settings import Settings
 
 FARS = (1e-1, 1e-2, 1e-3, 1e-4)
@@ -48,10 +35,43 @@ SCORING_RULE = (
     "and is always rejected: a false non-match if genuine, a correct rejection if not "
     "(the rule of benchmarks/verify_lfw.py). Such pairs are counted, never dropped."
 )
-BOOTSTRAP_NOTE = (
-    "95% intervals: percentile bootstrap ({reps} resamples, seed {seed}); pairs resampled with "
-    "replacement within each fold x same/different stratum, every figure recomputed."
-)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class VerifyResult(LabResult):
+    """The figures of one verification run, in the order ``--json`` prints them; ``scores`` and
+    ``labels`` (per pair) are kept for the report's curves."""
+
+    kind = "verify"
+    dataset: dict[str, Any]
+    pipeline: dict[str, Any]
+    pairs: int
+    genuine_pairs: int
+    impostor_pairs: int
+    failed_pairs: int
+    failed_genuine_pairs: int
+    failed_impostor_pairs: int
+    images: int
+    failed_images: int
+    failures: list[dict[str, str]]
+    accuracy: float
+    accuracy_std: float
+    per_fold: list[dict[str, Any]]
+    auc: float
+    eer: float
+    tar_at_far: dict[str, float]
+    threshold_at_far: dict[str, float]
+    tar_at_far_unsupported: dict[str, str]
+    accuracy_ci95: tuple[float, float] | None = field(default=None, metadata=OPTIONAL)
+    auc_ci95: tuple[float, float] | None = field(default=None, metadata=OPTIONAL)
+    eer_ci95: tuple[float, float] | None = field(default=None, metadata=OPTIONAL)
+    tar_at_far_ci95: dict[str, tuple[float, float]] | None = field(default=None, metadata=OPTIONAL)
+    bootstrap: dict[str, Any] | None = field(default=None, metadata=OPTIONAL)
+    scoring: str = SCORING_RULE
+    embedding: dict[str, Any]
+    scores_file: str | None = field(default=None, metadata=OPTIONAL)
+    scores: npt.NDArray[np.float64] = field(metadata=INTERNAL, repr=False)
+    labels: npt.NDArray[np.bool_] = field(metadata=INTERNAL, repr=False)
 
 
 def far_key(far: float) -> str:
@@ -133,7 +153,7 @@ def run_verify(
     reps: int = REPS,
     seed: int = 0,
     scores_path: Path | str | None = None,
-) -> Evaluation:
+) -> VerifyResult:
     """Embed the pairs' images with ``pipeline`` (cached) and evaluate verification."""
     pairs.check_kfold()
     [embedded] = embed_images(
@@ -145,6 +165,21 @@ def run_verify(
         workers=workers,
         progress=progress,
     )
+    return verify_embedded(
+        pairs, embedded, fars=fars, reps=reps, seed=seed, scores_path=scores_path
+    )
+
+
+def verify_embedded(
+    pairs: PairSet,
+    embedded: Embedded,
+    *,
+    fars: tuple[float, ...] = FARS,
+    reps: int = REPS,
+    seed: int = 0,
+    scores_path: Path | str | None = None,
+) -> VerifyResult:
+    """Verification figures of pairs whose images are embedded (no model, no plotting)."""
     scores, failed = score_pairs(pairs, embedded)
     if scores_path is not None:
         write_scores(scores_path, pairs, scores)
@@ -152,32 +187,28 @@ def run_verify(
         scores, pairs.same, pairs.folds, fars=fars, reps=reps, seed=seed
     )
     failures = embedded.failures()
-    data = jsonable(
-        {
-            "kind": "verify",
-            "dataset": {**pairs.describe(), "notes": pairs.notes},
-            "pipeline": {**pipeline.as_dict(), "space": embedded.space.as_dict()},
-            "pairs": len(pairs),
-            "genuine_pairs": int(pairs.same.sum()),
-            "impostor_pairs": int((~pairs.same).sum()),
-            "failed_pairs": int(failed.sum()),
-            "failed_genuine_pairs": int((failed & pairs.same).sum()),
-            "failed_impostor_pairs": int((failed & ~pairs.same).sum()),
-            "images": len(embedded.paths),
-            "failed_images": len(failures),
-            "failures": failures[:100],
-            **figures_,
-            "scoring": SCORING_RULE,
-            "embedding": {
-                "computed": embedded.computed,
-                "cached": len(embedded.paths) - embedded.computed,
-                "seconds": round(embedded.seconds, 2),
-            },
-        }
+    return VerifyResult(
+        dataset={**pairs.describe(), "notes": pairs.notes},
+        pipeline={**embedded.pipeline.as_dict(), "space": embedded.space.as_dict()},
+        pairs=len(pairs),
+        genuine_pairs=int(pairs.same.sum()),
+        impostor_pairs=int((~pairs.same).sum()),
+        failed_pairs=int(failed.sum()),
+        failed_genuine_pairs=int((failed & pairs.same).sum()),
+        failed_impostor_pairs=int((failed & ~pairs.same).sum()),
+        images=len(embedded.paths),
+        failed_images=len(failures),
+        failures=failures[:100],
+        **figures_,
+        embedding={
+            "computed": embedded.computed,
+            "cached": len(embedded.paths) - embedded.computed,
+            "seconds": round(embedded.seconds, 2),
+        },
+        scores_file=None if scores_path is None else str(scores_path),
+        scores=scores,
+        labels=pairs.same,
     )
-    if scores_path is not None:
-        data["scores_file"] = str(scores_path)
-    return Evaluation("verify", data, lambda: verify_report(data, scores, pairs.same))
 
 
 def write_scores(path: Path | str, pairs: PairSet, scores: npt.ArrayLike) -> Path:
@@ -192,155 +223,3 @@ def write_scores(path: Path | str, pairs: PairSet, scores: npt.ArrayLike) -> Pat
             fold, a, b, same, score = row
             out.writerow([int(fold), a, b, int(same), repr(float(score))])
     return target
-
-
-# --- the report -----------------------------------------------------------------------------------
-
-
-def roc_axes(ax: Any, curves: list[tuple[str, Any, Any]], *, det: bool = False) -> None:
-    """ROC (TAR against FAR, log FAR) or DET (FNMR against FMR, both log) for several systems."""
-    lows = []
-    for i, (label, scores, labels) in enumerate(curves):
-        fmr, tmr, _ = metrics.roc_curve(scores, labels)
-        lows.append(float(tmr[fmr <= 0.01].max()) if (fmr <= 0.01).any() else 0.0)
-        floor = 0.5 / max(1, int((~np.asarray(labels)).sum()))
-        x = np.maximum(fmr, floor)
-        y = np.maximum(1 - tmr, 0.5 / max(1, int(np.asarray(labels).sum()))) if det else tmr
-        ax.step(x, y, where="post", color=PALETTE[i % len(PALETTE)], label=wrap(label), lw=1.6)
-    ax.set_xscale("log")
-    ax.set_xlabel("false match rate (FAR)")
-    if det:
-        ax.set_yscale("log")
-        ax.set_ylabel("false non-match rate (FNMR)")
-        ax.set_title("DET")
-    else:
-        ax.set_ylabel("true match rate (TAR)")
-        ax.set_title("ROC")
-        ax.set_ylim(max(0.0, min(lows) - 0.05), 1.005)
-    ax.legend(loc="lower right" if not det else "lower left", fontsize=7)
-
-
-def wrap(label: str, width: int = 34) -> str:
-    import textwrap
-
-    return textwrap.fill(label, width)
-
-
-def histogram_axes(ax: Any, scores: Any, labels: Any, marks: dict[str, float]) -> None:
-    s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(labels, dtype=bool)
-    finite = np.isfinite(s)
-    bins = np.linspace(s[finite].min(), s[finite].max(), 60) if finite.any() else 10
-    ax.hist(s[y & finite], bins=bins, alpha=0.6, color=PALETTE[2], label="genuine")
-    ax.hist(s[~y & finite], bins=bins, alpha=0.6, color=PALETTE[1], label="impostor")
-    for i, (name, value) in enumerate(marks.items()):
-        ax.axvline(value, color=PALETTE[(i + 3) % len(PALETTE)], ls="--", lw=1.2, label=name)
-    ax.set_xlabel("score (cosine similarity)")
-    ax.set_ylabel("pairs")
-    ax.set_title("Score distributions")
-    ax.legend(fontsize=8)
-
-
-def verify_report(data: dict[str, Any], scores: Any, labels: Any) -> Report:
-    p = data["pipeline"]
-    report = Report(
-        "Verification",
-        f"{p['embedder']} / {p['detector']} / flip {'on' if p['flip'] else 'off'} — "
-        f"{data['dataset']['source']}, {data['pairs']:,} pairs, "
-        f"folds {data['dataset']['folds']}",
-        data,
-    )
-    best_far = next(iter(sorted(data["tar_at_far"], key=float)), None)
-    report.cards = [
-        Card("accuracy", pct(data["accuracy"]), f"± {pct(data['accuracy_std'])} over folds"),
-        Card("AUC", fmt(data["auc"]), fmt_ci(data.get("auc_ci95"))),
-        Card("EER", pct(data["eer"]), pct_ci(data.get("eer_ci95"), 2)),
-    ]
-    if best_far is not None:
-        report.cards.append(
-            Card(
-                f"TAR @ FAR {best_far}",
-                pct(data["tar_at_far"][best_far]),
-                pct_ci(data.get("tar_at_far_ci95", {}).get(best_far), 2),
-            )
-        )
-    report.cards.append(
-        Card(
-            "failed pairs",
-            fmt(data["failed_pairs"]),
-            f"{data['failed_images']} image(s) without a face",
-        )
-    )
-    if best_far is not None:
-        report.verdict = (
-            f"At a false-accept rate of {best_far}, {pct(data['tar_at_far'][best_far], 1)} of "
-            f"genuine pairs are accepted; k-fold accuracy {pct(data['accuracy'])}. "
-            f"{data['failed_pairs']} of {data['pairs']:,} pairs had no face on a side "
-            "(counted as rejections)."
-        )
-    marks = {"k-fold threshold (mean)": float(np.mean([f["threshold"] for f in data["per_fold"]]))}
-    if best_far is not None:
-        marks[f"FAR {best_far} threshold"] = data["threshold_at_far"][best_far]
-    curves = [("this pipeline", scores, labels)]
-    report.section(
-        "Curves",
-        figures(
-            plot(lambda ax: roc_axes(ax, curves), "ROC curve"),
-            plot(lambda ax: roc_axes(ax, curves, det=True), "DET curve"),
-            plot(
-                lambda ax: histogram_axes(ax, scores, labels, marks), "score histogram", width=10.4
-            ),
-        ),
-    )
-    ci = data.get("tar_at_far_ci95", {})
-    rows = [
-        [
-            far,
-            pct(data["tar_at_far"][far]),
-            pct_ci(ci.get(far), 2),
-            fmt(data["threshold_at_far"][far]),
-        ]
-        for far in sorted(data["tar_at_far"], key=float, reverse=True)
-    ]
-    rows += [
-        [far, "not supported", why, "—"] for far, why in data["tar_at_far_unsupported"].items()
-    ]
-    report.section(
-        "True accept rate at fixed false accept rates",
-        table(["FAR", "TAR", "95% interval", "threshold"], rows),
-    )
-    report.section(
-        "Per fold (threshold chosen on the other folds)",
-        table(
-            ["fold", "accuracy", "threshold"],
-            [[f["fold"], pct(f["accuracy"]), fmt(f["threshold"])] for f in data["per_fold"]],
-        ),
-        paragraph(
-            f"Mean {pct(data['accuracy'])} ± {pct(data['accuracy_std'])} (population std over "
-            f"folds); 95% interval {pct_ci(data.get('accuracy_ci95'), 2)}."
-        ),
-    )
-    failure_rows = [[f["path"], f["reason"]] for f in data["failures"][:30]]
-    report.section(
-        "Failures to enrol",
-        paragraph(
-            f"{data['failed_images']} of {data['images']:,} images gave no face; "
-            f"{data['failed_pairs']} pairs affected ({data['failed_genuine_pairs']} genuine, "
-            f"{data['failed_impostor_pairs']} impostor). {SCORING_RULE}"
-        ),
-        table(["image", "reason"], failure_rows) if failure_rows else "",
-    )
-    report.notes = [
-        "k-fold protocol: for each fold the accuracy-maximising threshold is chosen on the other "
-        "folds and applied to this fold; mean and population std over folds.",
-        "TAR at FAR: threshold = the lowest score at which at most FAR x impostors are accepted, "
-        "over all pairs; a FAR is reported only with at least 1/FAR impostor pairs.",
-        "EER interpolated between neighbouring thresholds; AUC = Mann-Whitney statistic "
-        "(ties count half).",
-        SCORING_RULE,
-    ]
-    if "bootstrap" in data:
-        b = data["bootstrap"]
-        report.notes.append(BOOTSTRAP_NOTE.format(reps=b["reps"], seed=b["seed"]))
-    report.notes += data["dataset"].get("notes", [])
-    return report

@@ -1,5 +1,6 @@
-"""Self-contained HTML reports: headline figures, plots as base64 PNG (matplotlib, Agg canvas, no
-pyplot state), tables, and the method notes. No external assets: one file that opens anywhere.
+"""The pieces every report is made of: headline cards, plots as base64 PNG (matplotlib, Agg
+canvas, no pyplot state, imported only when a plot is drawn), tables and the method notes, in one
+self-contained HTML file (no external assets: it opens anywhere).
 
 The JSON a command prints is embedded in its report (``<script type="application/json"
 id="facewise-result">``), so the two never disagree.
@@ -196,45 +197,3 @@ def plot(draw: Callable[[Any], None], alt: str, *, width: float = 5.2, height: f
     ax.grid(True, alpha=0.3)
     draw(ax)
     return png(fig, alt)
-
-
-@dataclass(frozen=True, slots=True)
-class Evaluation:
-    """What an evaluation command returns: its figures as JSON-able ``data`` and the report,
-    built on demand from the same figures."""
-
-    kind: str
-    data: dict[str, Any]
-    build: Callable[[], Report]
-
-    def report(self) -> Report:
-        return self.build()
-
-    def write_report(self, path: Path | str) -> Path:
-        return self.build().write(path)
-
-    def write_json(self, path: Path | str) -> Path:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(self.data, indent=2, ensure_ascii=False) + "\n")
-        return target
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON types: numpy scalars and arrays unwrapped, NaN and infinities as None."""
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    return value
