@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench clean milvus-server
+.PHONY: setup run test lint bench clean milvus-server check-install
 
 setup: $(STAMP)
 
@@ -49,6 +49,12 @@ test: setup $(CHROMIUM) milvus-server
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
+# A plain `pip install .` (no extras, no --no-deps weights) in a fresh venv outside the checkout:
+# facewise.verify/embed on real photos and `facewise doctor --json` exit 0. It downloads from the
+# package registry (minutes), so it is not part of `make test`.
+check-install:
+	PYTHON=$(PYTHON) benchmarks/check_core_install.sh /tmp/fw-core
+
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
@@ -68,6 +74,7 @@ bench: $(PEER)/.installed
 	$(BIN)/python benchmarks/analysis_accuracy.py
 	$(BIN)/python benchmarks/eval_lfw.py --mmod
 	$(BIN)/python benchmarks/serve_load.py
+	$(BIN)/python benchmarks/cold_start.py
 
 clean:
 	rm -rf $(VENV) $(MILVUS_SERVER) .pytest_cache .mypy_cache .ruff_cache

@@ -38,6 +38,7 @@ import numpy.typing as npt
 
 from facewise import models
 from facewise.errors import InvalidInput, ModelError
+from facewise.extras import require
 from facewise.lazy import Lazy
 from facewise.types import Detection, Image
 
@@ -369,7 +370,7 @@ def convert(h5_path: str | os.PathLike[str]) -> bytes:
     """
     import json
 
-    import h5py
+    h5py = require("h5py")  # MissingExtra (pip install 'facewise[analysis]') when absent
 
     with h5py.File(os.fspath(h5_path), "r") as f:
         raw = f.attrs["model_config"]
@@ -520,8 +521,6 @@ class ExpressionAnalyzer:
         weights = models.path(MODEL)
         try:
             graph = convert(weights)
-        except ImportError as exc:
-            raise ModelError(f"model {MODEL!r} needs h5py to read {weights}: {exc}") from exc
         except (OSError, ValueError) as exc:
             raise ModelError(f"model {MODEL!r}: {exc}") from exc
         options = ort.SessionOptions()

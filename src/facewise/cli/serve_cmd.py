@@ -29,7 +29,10 @@ from facewise.settings import load_settings
 @handle_errors
 def serve(host: str, port: int, workers: int, log_level: str) -> None:
     """Run the REST service and its web page on FACEWISE_HOME's gallery (docs at /docs)."""
-    import uvicorn
+    from facewise.extras import check, require
+
+    check("server")  # fastapi, uvicorn, python-multipart: pip install 'facewise[server]'
+    uvicorn = require("uvicorn")
 
     from facewise.server.keys import KeyStore
 

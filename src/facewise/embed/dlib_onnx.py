@@ -32,23 +32,39 @@ File format notes (dlib ``serialize.h``, ``dnn/core.h``, ``dnn/layers.h``, ``cud
 Tag ids are not stored in the file (``add_prev_`` writes only its name), so the connectivity comes
 from the architecture in dlib's ``dnn_face_recognition_ex.cpp``, transcribed below; every
 wrapper version, layer name, size, stride and padding in the file is checked against it.
+
+:func:`converted` keeps the graph in the user cache folder (:mod:`facewise.models.cache`), keyed
+by the ``.dat`` file's sha256 and :data:`CONVERTER_VERSION`, so a process loads it (~0.1 s)
+instead of converting (~2 s); bump :data:`CONVERTER_VERSION` whenever the graph it builds changes.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CHIP_SIZE", "DESCRIPTOR_SIZE", "INPUT_NAME", "OUTPUT_NAME", "convert"]
+__all__ = [
+    "CHIP_SIZE",
+    "CONVERTER_VERSION",
+    "DESCRIPTOR_SIZE",
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "convert",
+    "converted",
+]
 
 INPUT_NAME = "chips"
 OUTPUT_NAME = "descriptors"
 CHIP_SIZE = 150
 DESCRIPTOR_SIZE = 128
+
+CONVERTER_VERSION = "1"
+"""Part of the graph cache's key: change it whenever :func:`convert` would build another graph."""
 
 _OPSET = 17
 _IR_VERSION = 8  # onnxruntime >= 1.10 reads IR 8; opset 17 needs IR >= 8.
@@ -660,3 +676,20 @@ def convert(dat_path: str | os.PathLike[str]) -> bytes:
         return _build(means, net)
     except ValueError as exc:
         raise ValueError(f"cannot convert {os.fspath(dat_path)!r}: {exc}") from exc
+
+
+def converted(dat_path: str | os.PathLike[str], *, sha256: str | None = None) -> bytes:
+    """:func:`convert`, through the user's graph cache (see :mod:`facewise.models.cache`).
+
+    ``sha256``: the ``.dat`` file's sha256 when the caller has verified it already (the model
+    catalog does); otherwise it is computed here. The cached graph is used only when it was built
+    from a file with that sha256 by this :data:`CONVERTER_VERSION` and its own checksum is right;
+    else it is rebuilt (and rewritten when the cache folder is writable)."""
+    from facewise.models import file_sha256
+    from facewise.models.cache import cached_graph
+
+    digest = sha256 or file_sha256(Path(dat_path))
+    return cached_graph(
+        "dlib-resnet", source_sha256=digest, converter=CONVERTER_VERSION,
+        build=lambda: convert(dat_path),
+    )

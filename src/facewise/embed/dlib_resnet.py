@@ -1,8 +1,9 @@
 """dlib's ResNet-29 face descriptor (128-D, trained with a metric loss; CC0 weights).
 
 Two runtimes give the same vectors from the same weights file: ``onnx`` (default) converts the
-``.dat`` weights into an ONNX graph in memory at first use and runs it on onnxruntime, ~30x
-faster than ``dlib``, the reference implementation (single-threaded, no BLAS in dlib-bin).
+``.dat`` weights into an ONNX graph at first use (kept in the user's cache folder, checksummed,
+so later processes skip the conversion) and runs it on onnxruntime, ~30x faster than ``dlib``,
+the reference implementation (single-threaded, no BLAS in dlib-bin).
 """
 
 from __future__ import annotations
@@ -44,12 +45,13 @@ class DlibResnetEmbedder:
             return dlib.face_recognition_model_v1(str(weights))
         import onnxruntime as ort
 
-        from facewise.embed.dlib_onnx import convert
+        from facewise.embed.dlib_onnx import converted
 
+        graph = converted(weights, sha256=models.info(self.name).sha256)  # verified by path()
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
-        return ort.InferenceSession(convert(weights), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
     def vectors(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         model = self._model.get()

@@ -154,8 +154,9 @@ def _local(
 def _ray(
     settings: dict[str, Any], todo: list[tuple[str, Path]], workers: int
 ) -> Iterator[dict[str, Any]]:
-    import ray
+    from facewise.extras import require
 
+    ray = require("ray")  # MissingExtra naming pip install 'facewise[ray]' when absent
     started = not ray.is_initialized()
     if started:
         ray.init(

@@ -54,6 +54,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewise.errors import InvalidInput
+from facewise.extras import missing, require
 from facewise.lazy import Lazy
 
 __all__ = [
@@ -173,11 +174,13 @@ class _RWLock:
 
 
 def _faiss() -> Any:
-    try:
-        import faiss
-    except ImportError as exc:  # pragma: no cover - faiss-cpu is a dependency
-        raise InvalidInput("the ivf index needs faiss-cpu (pip install faiss-cpu)") from exc
-    return faiss
+    """FAISS, imported on first use: only the ivf index needs it (the [scale] extra)."""
+    return require("faiss")  # MissingExtra naming pip install 'facewise[scale]' when absent
+
+
+def faiss_available() -> bool:
+    """Whether FAISS can be imported (found, without importing it)."""
+    return not missing("scale")
 
 
 def _write_threads(count: int) -> int:
@@ -401,8 +404,9 @@ class ExactIndex:
     @property
     def needs_rebuild(self) -> bool:
         """True when the gallery has grown so far past :data:`EXACT_LIMIT` (2x) that an IVF index
-        would answer several times faster; the caller may then ``build_index(kind="auto")``."""
-        return len(self) > 2 * EXACT_LIMIT
+        would answer several times faster; the caller may then ``build_index(kind="auto")``.
+        Never without FAISS: the index would be exact again."""
+        return len(self) > 2 * EXACT_LIMIT and faiss_available()
 
     @property
     def nbytes(self) -> int:
@@ -643,7 +647,9 @@ def build_index(ids: Ids, vectors: Vectors, *, dim: int, kind: str = "auto",
     """An index over ``vectors`` (N, dim) float32, L2-normalised, keyed by ``ids`` (N,) int64.
 
     ``kind``: ``"exact"``, ``"ivf"`` or ``"auto"`` (exact below :data:`EXACT_LIMIT` vectors, ivf
-    from it on). Building an ivf index trains it (about a minute at 1M x 128 on 2 cores).
+    from it on). Building an ivf index trains it (about a minute at 1M x 128 on 2 cores). The ivf
+    index needs FAISS (``pip install 'facewise[scale]'``): without it ``"auto"`` stays exact with
+    a logged warning, and ``"ivf"`` raises :class:`~facewise.extras.MissingExtra`.
     ``copy=False`` hands ``ids`` and ``vectors`` over to the index instead of copying them (when
     they are int64 and C-contiguous float32 already): the index then rewrites them on removal, and
     the caller must not change them. A gallery rebuilt from its database needs no second copy of
@@ -662,6 +668,13 @@ def build_index(ids: Ids, vectors: Vectors, *, dim: int, kind: str = "auto",
         raise InvalidInput(f"{len(ids)} ids for {len(vectors)} vectors")
     if kind == "auto":
         kind = "exact" if len(ids) < EXACT_LIMIT else "ivf"
+        if kind == "ivf" and not faiss_available():
+            # Stay exact (recall 1, ~1.2 ms a query per 100k vectors): a gallery that grows past
+            # the limit keeps working, only slower, rather than failing on its next search.
+            log.warning("%d vectors: FAISS is not installed, so the gallery keeps an exact index "
+                        "(slower above %d vectors); pip install 'facewise[scale]' for the ivf "
+                        "index", len(ids), EXACT_LIMIT)
+            kind = "exact"
     if kind == "exact":
         return ExactIndex(dim, ids, vectors, copy=copy)
     return IVFIndex.train(ids, vectors, dim=dim, copy=copy)

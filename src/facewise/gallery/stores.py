@@ -118,6 +118,11 @@ def open_store(location: Location | str | Path) -> GalleryStore:
 
         assert loc.path is not None
         return SqliteStore(loc.path)
+    from facewise.extras import require
+
+    require("pymilvus")  # MissingExtra naming pip install 'facewise[milvus]', not an ImportError
+    if loc.kind == "milvus-lite":
+        require("milvus_lite")
     from facewise.gallery.milvus_store import MilvusStore
 
     return MilvusStore(loc.url)

