@@ -108,6 +108,29 @@ def test_names_that_look_identical_are_one_person(store: Store, first: str, seco
     assert [p.samples for p in store.people()] == [1, 1]
 
 
+def test_look_alike_names_are_checked_against_other_writers(tmp_path: Path) -> None:
+    """Milvus has no unique index: the name keys it keeps in memory follow every change made
+    through any store object (here two on one Milvus Lite gallery)."""
+    if MILVUS_MISSING:
+        pytest.skip(f"{', '.join(MILVUS_MISSING)} not installed")
+    url = f"milvus-lite:///{tmp_path / 'g.db'}"
+    first, second = MilvusStore(url), MilvusStore(url)
+    try:
+        add(first, "Ada", 1)
+        with pytest.raises(NameTaken):
+            add(second, "ADA", 2)
+        second.rename("Ada", "Bob", actor="t")
+        with pytest.raises(NameTaken):
+            add(first, "BOB", 3)
+        add(first, "ADA", 4)  # free again
+        second.remove_person("Bob", actor="t")
+        add(first, "bob", 5)
+        assert sorted(p.name for p in second.people()) == ["ADA", "bob"]
+    finally:
+        second.close()
+        first.close()
+
+
 def test_a_name_is_found_in_any_normal_form(store: Store) -> None:
     add(store, "Jose\u0301", 1)  # stored as NFKC "José"
     assert [p.name for p in store.people()] == ["José"]

@@ -101,6 +101,8 @@ class MilvusStore:
         "deleted; a server: compaction, old segments removed after its garbage-collection delay)",
     )
     _locks: ClassVar[dict[str, threading.RLock]] = {}
+    # per gallery: (people_version, name key -> [(person id, stored name)]), see _taken
+    _name_keys: ClassVar[dict[str, tuple[str, dict[str, list[tuple[int, str]]]]]] = {}
     _lite_users: ClassVar[dict[str, int]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -125,6 +127,7 @@ class MilvusStore:
         if self.index_type not in _INDEXES:
             raise InvalidInput(f"index={self.index_type!r}: use one of {sorted(_INDEXES)}")
         key = f"{uri}#{self.prefix}"
+        self._gallery_key = key
         with MilvusStore._registry_lock:
             self._lock = MilvusStore._locks.setdefault(key, threading.RLock())
         self._client: Any = None
@@ -520,14 +523,32 @@ class MilvusStore:
         return None
 
     def _taken(self, name: str, *, other_than: int = 0) -> str | None:
-        """The stored name that ``name`` clashes with under the name rule, if any (a scan of the
-        people's names: Milvus has no unique index to ask)."""
-        key = name_key(name)
-        for row in self._people_rows():
-            if int(row["id"]) != other_than and (row["name"] == name
-                                                  or name_key(row["name"]) == key):
-                return str(row["name"])
+        """The stored name that ``name`` clashes with under the name rule, if any. Milvus has no
+        unique index to ask, so the people's name keys are kept in memory, valid while the
+        ``people_version`` in ``meta`` (moved after every change to ``people``, by any
+        process) is the one they were read at; otherwise they are read again."""
+        version = self._meta("people_version") or "0"
+        cached = MilvusStore._name_keys.get(self._gallery_key)
+        if cached is None or cached[0] != version:
+            keys: dict[str, list[tuple[int, str]]] = {}
+            for row in self._people_rows():
+                keys.setdefault(name_key(row["name"]), []).append((int(row["id"]), row["name"]))
+            cached = MilvusStore._name_keys[self._gallery_key] = (version, keys)
+        for pid, stored in cached[1].get(name_key(name), []):
+            if pid != other_than:
+                return stored
         return None
+
+    def _people_changed(self, *, added: tuple[int, str] | None = None) -> None:
+        """After a write to ``people``: move ``people_version`` on; the name keys in memory
+        follow a person this process ``added`` and are dropped after any other change."""
+        old = self._meta("people_version") or "0"
+        new = str(int(old) + 1)
+        self._set_meta("people_version", new)
+        cached = MilvusStore._name_keys.pop(self._gallery_key, None)
+        if added is not None and cached is not None and cached[0] == old:
+            cached[1].setdefault(name_key(added[1]), []).append(added)
+            MilvusStore._name_keys[self._gallery_key] = (new, cached[1])
 
     def _sample_count(self, person_id: int) -> int:
         if self._samples() is None:
@@ -588,6 +609,7 @@ class MilvusStore:
                 raise NameTaken(f"a person named {clash!r} already exists; merge instead")
             self._upsert("people", [{"id": person.id, "name": new,
                                      "created_at": person.created_at, "pad": _DUMMY}])
+            self._people_changed()
             self._audit(actor, "rename", old, {"new_name": new})
             return self.require(new)
 
@@ -612,6 +634,7 @@ class MilvusStore:
                     raise FacewiseError(f"merge left {left} samples under {source!r}; run it "
                                         "again")
             self._delete("people", [src.id])
+            self._people_changed()
             self._audit(actor, "merge", source, details)
             return self.require(target)
 
@@ -707,6 +730,7 @@ class MilvusStore:
                     self._insert("people", [{"id": person_id, "name": name, "created_at": now,
                                              "pad": _DUMMY}])
                     created = person_id
+                    self._people_changed(added=(person_id, name))
                 else:
                     person_id = int(row["id"])
                 ids = self._take_ids("next_sample", len(samples))
@@ -741,6 +765,8 @@ class MilvusStore:
         for what, keys in steps:
             try:
                 self._delete(what, keys)
+                if what == "people":
+                    self._people_changed()
             except Exception:  # the original error matters more
                 log.exception("could not undo a failed enrolment in %s", self._name(what))
                 return  # keep the space bound while any sample may remain
@@ -901,6 +927,7 @@ class MilvusStore:
             self._bump_generation()
             self._delete("samples", ids)
             self._delete("people", [person.id])
+            self._people_changed()
             self._audit(actor, action, name, event)
             return ids
 
