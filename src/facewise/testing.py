@@ -141,7 +141,9 @@ class FakeEmbedder:
     detector = "fake"
 
     def __init__(self) -> None:
-        self.aligner = FakeAligner()
+        from facewise.align.base import Aligner
+
+        self.aligner: Aligner = FakeAligner()
 
     @property
     def space(self) -> EmbeddingSpace:
