@@ -331,6 +331,17 @@ def test_a_new_gallery_is_private(tmp_path: Path) -> None:
         store.close()
 
 
+def test_a_home_made_by_the_key_store_is_private_too(tmp_path: Path) -> None:
+    """`facewise keys create` before the first enrolment made the home 0755."""
+    from facewise.server.keys import KeyStore
+
+    home = tmp_path / "home"
+    with KeyStore(home) as keys:
+        keys.create("read", name="reader")
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "keys.db").stat().st_mode) == 0o600
+
+
 # --- duplicates -----------------------------------------------------------------------------------
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
 import sqlite3
 import threading
@@ -31,6 +30,7 @@ from facewise.errors import (
     NameTaken,
     PersonNotFound,
 )
+from facewise.files import private_file
 from facewise.gallery.audit import GENESIS, event_hash, redact_paths, safe_text
 from facewise.gallery.names import lookup_forms, name_key, person_name
 from facewise.gallery.records import (
@@ -107,7 +107,7 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        _private_file(self.path)
+        private_file(self.path)
         self._lock = threading.RLock()
         self._unchanged = False
         try:
@@ -585,13 +585,3 @@ def _check_name(name: str) -> None:
     """Raise unless ``name`` follows the name rule (:func:`facewise.gallery.names.person_name`)."""
     person_name(name)
 
-
-def _private_file(path: Path) -> None:
-    """Create the database file (0600) and a missing home folder (0700) before SQLite does, so a
-    new gallery is readable by its owner only (SQLite gives the WAL the database's mode)."""
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.parent.chmod(0o700)
-    if not path.exists():
-        with contextlib.suppress(OSError):  # SQLite reports what is wrong with the path
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

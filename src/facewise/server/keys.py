@@ -11,10 +11,8 @@ Scopes are cumulative: ``read`` (detect, identify, list) < ``enrol`` (add people
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import sqlite3
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from facewise.errors import InvalidInput
+from facewise.files import private_file
 from facewise.gallery.records import utc_now
 
 SCOPES = ("read", "enrol", "admin")
@@ -84,10 +83,7 @@ class KeyStore:
 
     def __init__(self, home: Path | str) -> None:
         self.path = Path(home) / "keys.db"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            with contextlib.suppress(FileExistsError):
-                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        private_file(self.path)
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=30, check_same_thread=False, isolation_level=None
