@@ -396,16 +396,11 @@ class Gallery:
         if owner is None or self.store.names([owner]).get(owner) != person:
             self._index = None
             return
-        if self.home is not None:
-            self._index.add(ids, vectors)
+        self._index.add(ids, vectors)  # a local index only: see add_samples
         self._owners.update(dict.fromkeys(ids.tolist(), owner))
         _, owners, vecs, quality = self.store.vectors(person=person)
         self._templates.update(_mean_templates(owners, vecs, quality))
-        if self.home is not None:
-            self._count_samples()
-        else:
-            self._counts[owner] = self._counts.get(owner, 0) + len(ids)
-            self._shape = _shape(self._counts.values())
+        self._count_samples()
         self._generation = self.store.generation()
         self._dirty = True
 
