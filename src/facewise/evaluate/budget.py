@@ -66,6 +66,29 @@ def configurations(
     ]
 
 
+def parse_configurations(
+    detectors: str,
+    models: str,
+    flips: str,
+    *,
+    flip: bool | None = None,
+    settings: Settings | None = None,
+) -> list[Pipeline]:
+    """Configurations named as comma-separated lists (``"hog,mtcnn"``, ``"dlib-resnet"``,
+    ``"off,on"``); ``flip``, when given, replaces the flips."""
+    flip_values = [f.strip() for f in flips.split(",") if f.strip()]
+    if flip is not None:
+        flip_values = ["on" if flip else "off"]
+    if not flip_values or set(flip_values) - {"on", "off"}:
+        raise DatasetError(f"--flips: on, off or off,on — not {flips!r}")
+    return configurations(
+        [d.strip() for d in detectors.split(",") if d.strip()],
+        [m.strip() for m in models.split(",") if m.strip()],
+        [f == "on" for f in flip_values],
+        settings,
+    )
+
+
 def time_pipelines(
     root: Path,
     paths: Sequence[str],

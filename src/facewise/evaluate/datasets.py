@@ -154,6 +154,17 @@ class Manifest:
         )
 
 
+def parse_numbers(text: str | None, what: str) -> list[float] | None:
+    """``"0.1,0.5,1"`` -> ``[0.1, 0.5, 1.0]`` (None for an empty text); ``what`` names the option
+    in the error."""
+    if not text:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise DatasetError(f"{what}: give numbers separated by commas, not {text!r}") from None
+
+
 def _require_file(path: Path, what: str) -> None:
     if not path.is_file():
         raise DatasetError(f"{what} not found: {path}")

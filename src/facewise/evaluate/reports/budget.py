@@ -21,6 +21,21 @@ def build(result: BudgetResult) -> Report:
     return budget_report(result.to_dict())
 
 
+def summary(result: BudgetResult) -> list[str]:
+    """The lines ``facewise eval budget`` prints without ``--json``."""
+    d = result.to_dict()
+    lines = [
+        f"{c['config']}: accuracy {pct(c['accuracy'])}, {c['ms_per_face']:.1f} ms per face"
+        for c in sorted(d["configs"], key=lambda c: c["ms_per_face"])
+    ]
+    for tier, best in d["tiers"].items():
+        lines.append(
+            f"<= {tier} ms: "
+            + (f"{best['config']} {pct(best['accuracy'])}" if best else "none fits")
+        )
+    return lines
+
+
 def budget_report(data: dict[str, Any]) -> Report:
     rows = data["configs"]
     report = Report(

@@ -25,6 +25,23 @@ def build(result: CompareResult) -> Report:
     return compare_report(result.to_dict(), result.scores, result.labels)
 
 
+def summary(result: CompareResult) -> list[str]:
+    """The lines ``facewise eval compare`` prints without ``--json``."""
+    d = result.to_dict()
+    lines = [
+        f"{s['name']}: accuracy {pct(s['accuracy'])} ± {pct(s['accuracy_std'])}, "
+        f"EER {pct(s['eer'])}"
+        for s in d["systems"]
+    ]
+    lines += [
+        f"{x['system']} - baseline: {100 * x['accuracy_diff']:+.2f} pts "
+        f"[{100 * x['ci95'][0]:+.2f}, {100 * x['ci95'][1]:+.2f}]"
+        + (" significant" if x["significant"] else "")
+        for x in d["differences"]
+    ]
+    return lines
+
+
 def compare_report(data: dict[str, Any], scores: dict[str, Any], labels: Any) -> Report:
     systems = data["systems"]
     report = Report(

@@ -18,6 +18,7 @@ from facewise.evaluate.reports.html import (
     paragraph,
     pct,
     pct_ci,
+    pipeline_label,
     plot,
     table,
 )
@@ -25,6 +26,31 @@ from facewise.evaluate.reports.html import (
 
 def build(result: FairnessResult) -> Report:
     return fairness_report(result.to_dict(), result.hists)
+
+
+def summary(result: FairnessResult) -> list[str]:
+    """The lines ``facewise eval fairness`` prints without ``--json``."""
+    d = result.to_dict()
+    label = pipeline_label(d["pipeline"])
+    lines = [
+        f"{label}: {d['pairs_source']}, threshold {d['threshold']:.4f} ({d['threshold_source']})"
+    ]
+    for g in d["groups"]:
+        lines.append(
+            f"  {g['group']}: FNMR {pct(g['fnmr'])} of {g['genuine_pairs']:,}, "
+            f"FMR {pct(g['fmr'])} of {g['impostor_pairs']:,}"
+            + (f"  [{'; '.join(g['warnings'])}]" if g["warnings"] else "")
+        )
+    for kind in ("fmr", "fnmr"):
+        ratio = d[f"{kind}_ratio"]
+        if ratio.get("max_group"):
+            value = "unbounded" if ratio["value"] is None else f"{ratio['value']:.2f}x"
+            lines.append(
+                f"{kind.upper()} max/min: {value} ({ratio['max_group']} / {ratio['min_group']})"
+            )
+        else:
+            lines.append(f"{kind.upper()} max/min: {ratio['note']}")
+    return lines
 
 
 def fairness_report(data: dict[str, Any], hists: dict[str, tuple[Any, Any]]) -> Report:

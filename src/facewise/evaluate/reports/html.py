@@ -161,6 +161,14 @@ def _is_html(cell: object) -> bool:
     return isinstance(cell, Html)
 
 
+def pipeline_label(pipeline: dict[str, Any]) -> str:
+    """The label of the pipeline a result names (``{"detector": ..., "embedder": ..., "flip":
+    ...}``), as :attr:`facewise.evaluate.cache.Pipeline.label` writes it."""
+    from facewise.evaluate.cache import Pipeline
+
+    return Pipeline(pipeline["detector"], pipeline["embedder"], pipeline["flip"]).label
+
+
 def paragraph(text: str) -> str:
     return f"<p>{esc(text)}</p>"
 

@@ -16,6 +16,7 @@ from facewise.evaluate.reports.html import (
     paragraph,
     pct,
     pct_ci,
+    pipeline_label,
     plot,
     table,
 )
@@ -23,6 +24,21 @@ from facewise.evaluate.reports.html import (
 
 def build(result: IdentifyResult) -> Report:
     return identify_report(result.to_dict(), (result.mated_scores, result.non_mated_top))
+
+
+def summary(result: IdentifyResult) -> list[str]:
+    """The lines ``facewise eval identify`` prints without ``--json``."""
+    d = result.to_dict()
+    label = pipeline_label(d["pipeline"])
+    lines = [
+        f"{label}: {d['enrolled_people']} people enrolled, {d['mated_probes']} mated / "
+        f"{d['non_mated_probes']} non-mated probes",
+        f"rank-1 {pct(d['rank1'])}   rank-5 {pct(d['cmc']['5'])}   rank-20 {pct(d['cmc']['20'])}",
+        "FNIR at FPIR: " + ", ".join(f"{k}: {pct(v)}" for k, v in d["fnir_at_fpir"].items()),
+        "gallery size: "
+        + ", ".join(f"{c['people']} people rank-1 {pct(c['rank1'])}" for c in d["gallery_size"]),
+    ]
+    return lines
 
 
 def identify_report(data: dict[str, Any], det: tuple[Any, Any]) -> Report:

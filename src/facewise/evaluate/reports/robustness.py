@@ -12,6 +12,7 @@ from facewise.evaluate.reports.html import (
     fmt,
     pct,
     pct_ci,
+    pipeline_label,
     plot,
     table,
 )
@@ -20,6 +21,23 @@ from facewise.evaluate.robustness import KINDS, Kind, RobustnessResult
 
 def build(result: RobustnessResult) -> Report:
     return robustness_report(result.to_dict())
+
+
+def summary(result: RobustnessResult) -> list[str]:
+    """The lines ``facewise eval robustness`` prints without ``--json``."""
+    d = result.to_dict()
+    label = pipeline_label(d["pipeline"])
+    lines = [
+        f"{label}: clean accuracy {pct(d['clean']['accuracy'])}, "
+        f"TAR @ FAR {d['far_key']} {pct(d['clean']['tar_at_far'])}"
+    ]
+    for deg in d["degradations"]:
+        for row in deg["rows"]:
+            lines.append(
+                f"  {deg['kind']} {row['severity']:g}: accuracy {pct(row['accuracy'])}, "
+                f"TAR {pct(row['tar_at_far'])}, probes without a face {row['failed_probes']}"
+            )
+    return lines
 
 
 def robustness_report(data: dict[str, Any]) -> Report:

@@ -19,6 +19,7 @@ from facewise.evaluate.reports.html import (
     paragraph,
     pct,
     pct_ci,
+    pipeline_label,
     plot,
     table,
 )
@@ -32,6 +33,22 @@ BOOTSTRAP_NOTE = (
 
 def build(result: VerifyResult) -> Report:
     return verify_report(result.to_dict(), result.scores, result.labels)
+
+
+def summary(result: VerifyResult) -> list[str]:
+    """The lines ``facewise eval verify`` prints without ``--json``."""
+    d = result.to_dict()
+    label = pipeline_label(d["pipeline"])
+    lines = [
+        f"{label}: {d['pairs']} pairs, folds {d['dataset']['folds']}",
+        f"accuracy {pct(d['accuracy'])} ± {pct(d['accuracy_std'])}   AUC {d['auc']:.4f}   "
+        f"EER {pct(d['eer'])}",
+        "TAR at FAR: "
+        + ", ".join(f"{k}: {pct(v)}" for k, v in d["tar_at_far"].items())
+        + "".join(f"; {k}: not supported" for k in d["tar_at_far_unsupported"]),
+        f"failed pairs {d['failed_pairs']} ({d['failed_images']} images without a face)",
+    ]
+    return lines
 
 
 def roc_axes(ax: Any, curves: list[tuple[str, Any, Any]], *, det: bool = False) -> None:
