@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from facewise.types import Detection, Face, Verification
 
 if TYPE_CHECKING:
-    from facewise.gallery.gallery import Decision, EnrolResult, Identification
+    from facewise.gallery.gallery import Decision, EnrollResult, Identification
     from facewise.gallery.records import AuditEvent, Person, SampleInfo
 
 
@@ -104,7 +104,7 @@ def identification_dict(r: Identification) -> dict[str, Any]:
     }
 
 
-def enrol_dict(result: EnrolResult) -> dict[str, Any]:
+def enroll_dict(result: EnrollResult) -> dict[str, Any]:
     return {"person": result.person, "enrolled": result.enrolled, "skipped": result.skipped}
 
 

@@ -79,7 +79,7 @@ def test_forget_leaves_no_copy_of_the_vectors_on_disk(gallery: Gallery, lfw_peop
     gallery.identify(lfw_people[victim][3])  # the index cache file now holds the vectors too
     on_disk = b"".join(p.read_bytes() for p in gallery.home.iterdir() if p.is_file())
     assert any(s in on_disk for s in secrets), "test premise: the vectors were on disk"
-    receipt = gallery.forget(victim)
+    receipt = gallery.forget(victim, actor="test")
     assert receipt["removed_samples"] == 3 and receipt["verified"]
     assert receipt["reprobe"]["probes"] == 3 and receipt["reprobe"]["matched_forgotten_person"] == 0
     gallery.close()
@@ -183,7 +183,7 @@ def test_the_same_gallery_on_milvus_lite(tmp_path: Path, engine: Engine, lfw_peo
     hits = sum(g.identify(photos[3])[0].person == name for name, photos in lfw_people.items())
     assert hits >= 5
     victim = next(iter(lfw_people))
-    receipt = g.forget(victim)
+    receipt = g.forget(victim, actor="test")
     assert receipt["removed_samples"] == 2 and receipt["verified"]
     assert "Milvus rows deleted" in receipt["erased_from"]
     assert g.identify(lfw_people[victim][3])[0].person != victim

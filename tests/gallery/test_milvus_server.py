@@ -46,7 +46,7 @@ def test_identify_on_a_milvus_server(milvus_server: str, people: dict[str, list[
     assert unknown.person is None and not unknown.accepted
 
     victim = next(iter(people))
-    receipt = g.forget(victim)
+    receipt = g.forget(victim, actor="test")
     assert receipt["removed_samples"] == 2 and receipt["verified"]
     assert "Milvus rows deleted" in receipt["erased_from"]
     assert g.identify(people[victim][3])[0].person != victim

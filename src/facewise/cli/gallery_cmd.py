@@ -19,7 +19,7 @@ from facewise.cli.common import (
 from facewise.serialize import (
     audit_events_dict,
     audit_verify_dict,
-    enrol_dict,
+    enroll_dict,
     identification_dict,
     people_dict,
     person_dict,
@@ -70,18 +70,18 @@ def enroll(
     largest: bool,
     as_json: bool,
 ) -> None:
-    """Enrol PERSON from one face in each image (already-enrolled images are skipped)."""
+    """Enroll PERSON from one face in each image (already-enrolled images are skipped)."""
     with open_gallery() as gallery:
-        result = gallery.enrol(
+        result = gallery.enroll(
             person,
             list(images),
             consent=consent,
             source=source,
             expires_at=expires,
-            enrolled_by=actor(),
+            actor=actor(),
             largest=largest,
         )
-    out = enrol_dict(result)
+    out = enroll_dict(result)
     if as_json:
         emit_json(out)
     else:
@@ -176,17 +176,7 @@ def identify(images: tuple[str, ...], top: int, workers: int, as_json: bool, qui
             if isinstance(item, FacewiseError):
                 raise item
             digest, faces = item
-            results = gallery.identify_faces(faces, top=top)
-            gallery.store.audit(
-                actor(),
-                "identify",
-                "*",
-                {
-                    "image": f"sha256:{digest}",
-                    "faces": len(results),
-                    "accepted": sorted({r.person for r in results if r.person}),
-                },
-            )
+            results = gallery.identify_faces(faces, top=top, actor=actor(), image_sha256=digest)
             return {"faces": [identification_dict(r) for r in results]}
 
         run_per_input(paths, quiet, "identifying", work, as_json, _show_identified)
@@ -233,7 +223,8 @@ def people_list(as_json: bool) -> None:
 @handle_errors
 def people_show(name: str, as_json: bool) -> None:
     with open_gallery() as gallery:
-        shown = person_dict(gallery.store.require(name), gallery.store.samples_of(name))
+        person = gallery.require(name)
+        shown = person_dict(person, gallery.samples_of(person.name))
     samples = shown["samples"]
     if as_json:
         emit_json(shown)
@@ -357,7 +348,7 @@ def forget(person: str, as_json: bool) -> None:
 def audit(verify: bool, limit: int, as_json: bool) -> None:
     """The audit log (enrol, identify, forget, remove, ...); --verify checks its hash chain."""
     with open_gallery() as gallery:
-        events = gallery.store.events()
+        events = gallery.events()
     if verify:
         checked = audit_verify_dict(events)
         if as_json:

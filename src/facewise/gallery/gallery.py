@@ -24,11 +24,18 @@ import numpy.typing as npt
 from facewise import io
 from facewise.calibration import NonMatedModel, nonmated_model
 from facewise.engine import Engine, ImageSource
-from facewise.errors import FacewiseError, InvalidInput, NoFaceFound
+from facewise.errors import Conflict, FacewiseError, InvalidInput, NoFaceFound, PersonNotFound
 from facewise.gallery.audit import base_name, safe_text
 from facewise.gallery.index import VectorIndex, build_index, load_index, save_index
 from facewise.gallery.names import person_name
-from facewise.gallery.records import NewSample, Person, parse_time, utc_now
+from facewise.gallery.records import (
+    AuditEvent,
+    NewSample,
+    Person,
+    SampleInfo,
+    parse_time,
+    utc_now,
+)
 from facewise.gallery.stores import GalleryStore, LocalStore, SearchingStore, open_store
 from facewise.location import Location, parse_location
 from facewise.settings import Settings, gallery_location
@@ -100,10 +107,14 @@ class Identification:
 
 
 @dataclass(frozen=True, slots=True)
-class EnrolResult:
+class EnrollResult:
     person: str
     enrolled: int
     skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+EnrolResult = EnrollResult
+"""The old spelling."""
 
 
 def face_quality(face: Face) -> float:
@@ -236,6 +247,65 @@ class Gallery:
 
     # --- enrolment --------------------------------------------------------------------------------
 
+    def enroll(
+        self,
+        person: str,
+        images: Sequence[ImageSource],
+        *,
+        consent: str,
+        actor: str,
+        labels: Sequence[str] | None = None,
+        source: str | None = None,
+        expires_at: str | None = None,
+        largest: bool = False,
+        new: bool = False,
+    ) -> EnrollResult:
+        """Enroll one face from each image (paths, uploaded bytes, arrays). Skipped, with the
+        reason: an image given twice, one this person has already (same bytes), one without
+        exactly one face (with ``largest``, its largest face is used), one that cannot be read.
+        ``labels`` name the images in ``skipped`` (default: the file's name, or ``image[i]``).
+
+        A person who exists when the call begins gets the samples only if they still exist,
+        under that name, when the samples are stored (:class:`PersonNotFound` otherwise: an
+        enrolment never brings back a person forgotten meanwhile); a new name is created, and
+        with ``new`` the name must be free (:class:`Conflict`, decided again in the write).
+        A sample's stored source is ``source``, else the file's base name (never a folder)."""
+        found = self.store.person(person)
+        if new and found is not None:
+            raise Conflict(f"a person named {found.name!r} exists already; add samples to "
+                           "them instead")
+        person = found.name if found is not None else person_name(person)
+        samples, skipped, kept, seen = [], [], [], set()
+        for i, item in enumerate(images):
+            label = labels[i] if labels is not None else _label(item, i, len(images))
+            try:
+                data = _read_bytes(item, self.engine)
+                digest = io.image_sha256(data)
+                if digest in seen:
+                    skipped.append({"image": label, "reason": "the same image twice in a request"})
+                    continue
+                seen.add(digest)
+                if found is not None and self.store.has_image(person, digest):
+                    skipped.append({"image": label, "reason": "already enrolled"})
+                    continue
+                samples.append(
+                    self.sample_from(data, digest, source or base_name(label), largest=largest)
+                )
+                kept.append(label)
+            except FacewiseError as exc:
+                skipped.append({"image": label, "reason": exc.message, "code": exc.code})
+        return self.add_samples(
+            person,
+            samples,
+            skipped,
+            consent=consent,
+            expires_at=expires_at,
+            enrolled_by=actor,
+            new_person=new,
+            person_id=found.id if found is not None else None,
+            labels=kept,
+        )
+
     def enrol(
         self,
         person: str,
@@ -246,42 +316,10 @@ class Gallery:
         expires_at: str | None = None,
         enrolled_by: str = "cli",
         largest: bool = False,
-    ) -> EnrolResult:
-        """Enrol one face from each image. Images already enrolled for this person (same bytes)
-        are skipped; an image without exactly one face is skipped with the reason (or, with
-        ``largest``, its largest face is used). A person who exists when the call begins gets the
-        samples only if they still exist, under that name, when the samples are stored
-        (:class:`~facewise.errors.PersonNotFound` otherwise); a new name is created. A sample's
-        stored source is ``source``, else the file's base name (never its folders)."""
-        found = self.store.person(person)
-        person = found.name if found is not None else person_name(person)
-        samples, skipped, labels = [], [], []
-        for item in images:
-            label = (
-                safe_text(os.fsdecode(item)) if isinstance(item, str | os.PathLike) else "<image>"
-            )
-            try:
-                data = _read_bytes(item, self.engine)
-                digest = io.image_sha256(data)
-                if self.store.has_image(person, digest):
-                    skipped.append({"image": label, "reason": "already enrolled"})
-                    continue
-                samples.append(
-                    self.sample_from(data, digest, source or base_name(label), largest=largest)
-                )
-                labels.append(label)
-            except FacewiseError as exc:
-                skipped.append({"image": label, "reason": exc.message, "code": exc.code})
-        return self.add_samples(
-            person,
-            samples,
-            skipped,
-            consent=consent,
-            expires_at=expires_at,
-            enrolled_by=enrolled_by,
-            person_id=found.id if found is not None else None,
-            labels=labels,
-        )
+    ) -> EnrollResult:
+        """The old spelling of :meth:`enroll` (``enrolled_by`` is its ``actor``)."""
+        return self.enroll(person, images, consent=consent, actor=enrolled_by, source=source,
+                           expires_at=expires_at, largest=largest)
 
     def sample_from(
         self, data: bytes, digest: str, source: str, *, largest: bool = False
@@ -320,7 +358,7 @@ class Gallery:
         new_person: bool = False,
         person_id: int | None = None,
         labels: Sequence[str] | None = None,
-    ) -> EnrolResult:
+    ) -> EnrollResult:
         """Store prepared samples for ``person``; with ``new_person`` the name must be free
         (:class:`~facewise.errors.Conflict` otherwise, decided atomically by the store). With
         ``person_id`` (looked up when the caller's work began; else looked up now) the samples
@@ -373,7 +411,7 @@ class Gallery:
                     np.stack([s.vector for s in kept]),
                     owner=getattr(ids, "person_id", None),
                 )
-        return EnrolResult(person_name(person) if person_id is None else person, len(ids),
+        return EnrollResult(person_name(person) if person_id is None else person, len(ids),
                            skipped)
 
     def _add_to_index(
@@ -406,19 +444,37 @@ class Gallery:
 
     # --- identification ---------------------------------------------------------------------------
 
-    def identify(self, source: ImageSource, *, top: int = 5) -> list[Identification]:
-        """Every face in the image against the gallery, best candidates first."""
-        faces = self.engine.embed(source)
-        return self.identify_faces(faces, top=top)
+    def identify(
+        self, source: ImageSource, *, top: int = 5, actor: str | None = None
+    ) -> list[Identification]:
+        """Every face in the image against the gallery, best candidates first. With ``actor``,
+        the search is written to the audit log (the image's sha256, never its path or pixels)."""
+        data = _read_bytes(source, self.engine) if actor is not None else None
+        faces = self.engine.embed(data if data is not None else source)
+        digest = io.image_sha256(data) if data is not None else None
+        return self.identify_faces(faces, top=top, actor=actor, image_sha256=digest)
 
-    def identify_faces(self, faces: list[Face], *, top: int = 5) -> list[Identification]:
+    def identify_faces(
+        self,
+        faces: list[Face],
+        *,
+        top: int = 5,
+        actor: str | None = None,
+        image_sha256: str | None = None,
+    ) -> list[Identification]:
+        """:meth:`identify` for faces already embedded (in the engine's space)."""
         self.store.check_space(self.engine.space)
         embedded = [f for f in faces if f.embedding is not None]
-        if not embedded:
-            return []
-        vectors = np.stack([f.embedding.vector for f in embedded if f.embedding is not None])
-        decisions = self.decide(vectors, top=top)
-        return [Identification(f, d) for f, d in zip(embedded, decisions, strict=True)]
+        vectors = [f.embedding.vector for f in embedded if f.embedding is not None]
+        decisions = self.decide(np.stack(vectors), top=top) if vectors else []
+        found = [Identification(f, d) for f, d in zip(embedded, decisions, strict=True)]
+        if actor is not None:
+            self.store.audit(actor, "identify", "*", {
+                "image": f"sha256:{image_sha256}" if image_sha256 else None,
+                "faces": len(found),
+                "accepted": sorted({r.person for r in found if r.person}),
+            })
+        return found
 
     def model(self) -> NonMatedModel:
         """The calibrated non-mated score model of the engine's embedding space."""
@@ -505,16 +561,35 @@ class Gallery:
     def people(self) -> list[Person]:
         return self.store.people()
 
-    def rename(self, old: str, new: str, *, actor: str = "cli") -> Person:
+    def person(self, name: str) -> Person | None:
+        """The person called ``name`` (in any normal form of it), or None."""
+        return self.store.person(name)
+
+    def require(self, name: str) -> Person:
+        """The person called ``name``; :class:`PersonNotFound` (404, exit 9) when there is none."""
+        found = self.store.person(name)
+        if found is None:
+            raise PersonNotFound(f"no person named {name!r} in the gallery")
+        return found
+
+    def samples_of(self, name: str) -> list[SampleInfo]:
+        """Consent and provenance of each of a person's samples (never the vectors)."""
+        return self.store.samples_of(self.require(name).name)
+
+    def events(self, *, since: int = 0, limit: int | None = None) -> list[AuditEvent]:
+        """The audit log, oldest first (``since``: after that sequence number)."""
+        return self.store.events(since=since, limit=limit)
+
+    def rename(self, old: str, new: str, *, actor: str) -> Person:
         return self.store.rename(old, new, actor=actor)
 
-    def merge(self, source: str, target: str, *, actor: str = "cli") -> Person:
+    def merge(self, source: str, target: str, *, actor: str) -> Person:
         return self.store.merge(source, target, actor=actor)
 
-    def remove(self, person: str, *, actor: str = "cli") -> int:
+    def remove(self, person: str, *, actor: str) -> int:
         return len(self.store.remove_person(person, actor=actor))
 
-    def purge_expired(self, *, actor: str = "cli") -> int:
+    def purge_expired(self, *, actor: str) -> int:
         removed = self.store.purge_expired(actor=actor)
         if removed:
             self.store.compact()
@@ -543,7 +618,7 @@ class Gallery:
 
     # --- forgetting -------------------------------------------------------------------------------
 
-    def forget(self, person: str, *, actor: str = "cli") -> dict[str, Any]:
+    def forget(self, person: str, *, actor: str) -> dict[str, Any]:
         """Erase a person: samples, vectors, index entries; vacuum; re-probe; write a receipt."""
         from facewise.gallery.forget import forget
 
@@ -615,6 +690,13 @@ def _mean_templates(
     sums = np.add.reduceat(vectors * quality[:, None], starts, axis=0)
     sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
     return {int(owners[s]): sums[i].astype(np.float32) for i, s in enumerate(starts)}
+
+
+def _label(item: ImageSource, i: int, count: int) -> str:
+    """How an image is named in ``skipped``: a file by its path as given, else image[i]."""
+    if isinstance(item, str | os.PathLike):
+        return safe_text(os.fsdecode(item))
+    return "image" if count == 1 else f"image[{i}]"
 
 
 def _read_bytes(item: ImageSource, engine: Engine) -> bytes:

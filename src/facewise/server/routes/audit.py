@@ -29,12 +29,12 @@ def read_audit(
     ] = None,
 ) -> dict[str, Any]:
     """Audit events (enrol, identify, rename, merge, remove, forget, ...), oldest first."""
-    store = svc.gallery.store
-    events = store.events(since=after, limit=limit) if after is not None else store.events()
+    gallery = svc.gallery
+    events = gallery.events(since=after, limit=limit) if after is not None else gallery.events()
     return audit_events_dict(events if after is not None else events[-limit:])
 
 
 @router.get("/verify", response_model=AuditVerifyOut, responses=errors(*AUTH))
 def verify_audit(key: AdminKey, svc: Svc) -> dict[str, Any]:
     """Check the hash chain: ``ok`` false names the first event that was altered or removed."""
-    return audit_verify_dict(svc.gallery.store.events())
+    return audit_verify_dict(svc.gallery.events())

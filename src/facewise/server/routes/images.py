@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Query
 
 from facewise.engine import DEFAULT_ANALYSIS
 from facewise.errors import FacewiseError
-from facewise.io import image_sha256
 from facewise.serialize import (
     analyses_dict,
     detections_dict,
@@ -105,22 +104,12 @@ def identify(
     images: list[dict[str, Any]] = []
     for upload in uploads:
         try:
-            results = svc.gallery.identify(upload.data, top=top)
+            results = svc.gallery.identify(upload.data, top=top, actor=actor(key))
         except FacewiseError as exc:
             if len(uploads) == 1:
                 raise
             images.append({"image": upload.label, "error": exc.to_dict()})
             continue
-        svc.gallery.store.audit(
-            actor(key),
-            "identify",
-            "*",
-            {
-                "image": f"sha256:{image_sha256(upload.data)}",
-                "faces": len(results),
-                "accepted": sorted({r.person for r in results if r.person}),
-            },
-        )
         faces = []
         for r in results:
             face = identification_dict(r)
