@@ -29,3 +29,19 @@ def test_only_the_cli_imports_the_cli() -> None:
         if path.relative_to(PACKAGE).parts[0] not in ("cli", "__main__.py")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_nothing_outside_the_gallery_touches_its_store() -> None:
+    """Front ends call Gallery methods; ``something.store.method`` lives in gallery/ only."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.relative_to(PACKAGE).parts[0] == "gallery":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "store"
+            ):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert offenders == []
