@@ -249,6 +249,10 @@ def latencies(fn: Any, queries: np.ndarray, count: int) -> np.ndarray:
     return out * 1e3
 
 
+def _say(n: int, text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {n:,}: {text}", flush=True)
+
+
 def _mb(x: float) -> float:
     return float(x) / 2**20
 
@@ -294,6 +298,7 @@ def run_size(model: FaceModel, n: int, args: argparse.Namespace) -> dict[str, An
     identity_rank1 = float(np.mean(mated))
     del owner, truth_rows
     _, peak_data = memory_mb()
+    _say(n, f"generated in {gen_s:.0f} s, exact truth in {truth_s:.0f} s")
 
     waited = wait_quiet()
     reset_peak()
@@ -307,6 +312,7 @@ def run_size(model: FaceModel, n: int, args: argparse.Namespace) -> dict[str, An
     gc.collect()
     rss_built, peak_build = memory_mb()
     rss_build = rss_built - rss0
+    _say(n, f"built {index!r} in {build_s:.0f} s, RSS {rss_built:,.0f} MB")
     nbytes = index.nbytes  # type: ignore[attr-defined]
     raw_mb = _mb(gallery.nbytes)
 
@@ -346,7 +352,9 @@ def run_size(model: FaceModel, n: int, args: argparse.Namespace) -> dict[str, An
         extra[f"p50_ms_{other}_threads"] = float(np.median(lat_other))
         extra[f"p99_ms_{other}_threads"] = float(np.percentile(lat_other, 99))
 
+    _say(n, f"index p50 {np.median(lat):.3f} ms, recall@1 {recall:.4f}; grid {extra.get('grid')}")
     lin, lin_index, fr = _linear_scans(gallery, index, probes)
+    _say(n, f"linear scans p50 {np.median(lin):.1f} / {np.median(fr):.1f} ms")
     timed_share = others_share(timed)
 
     # the index file (the gallery's cache): save, drop everything, load it back, search again
@@ -367,6 +375,7 @@ def run_size(model: FaceModel, n: int, args: argparse.Namespace) -> dict[str, An
     index = loaded
     rss_loaded, peak_load = memory_mb()
     same_after_load = bool(np.array_equal(index.search(probes, 1)[1][:, 0], found))
+    _say(n, f"saved in {save_s:.1f} s, loaded in {load_s:.1f} s ({file_bytes / 2**20:,.0f} MB)")
     if not args.index_dir:
         path.unlink()
         folder.rmdir()

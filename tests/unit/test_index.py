@@ -13,11 +13,13 @@ import pytest
 from facewise.errors import InvalidInput
 from facewise.gallery.index import (
     EXACT_LIMIT,
+    RERANK,
     ExactIndex,
     IVFIndex,
     VectorIndex,
     build_index,
     load_index,
+    rerank_for,
     save_index,
 )
 
@@ -187,6 +189,12 @@ def test_the_matrix_grows_by_a_bounded_spare(data: Data, monkeypatch: pytest.Mon
     assert np.array_equal(index.search(data.probes[:50], 1)[1],
                           build_index(data.ids[:2500], data.vectors[:2500], dim=DIM,
                                       kind="exact").search(data.probes[:50], 1)[1])
+
+
+def test_rerank_grows_past_a_million() -> None:
+    assert rerank_for(1000) == rerank_for(1_000_000) == RERANK
+    assert RERANK < rerank_for(3_000_000) < rerank_for(10_000_000) == 4096
+    assert all(rerank_for(n) % 256 == 0 for n in (2_000_000, 7_000_000, 10**8))
 
 
 def test_k_larger_than_the_count_pads(data: Data) -> None:
