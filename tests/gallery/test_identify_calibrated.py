@@ -143,7 +143,7 @@ def test_an_open_gallery_stops_matching_when_a_sample_expires(
                             enrolled_by="test")
         [before] = gallery.decide(np.stack([vectors[b][1]]))
         assert before.person == b and before.gallery_size == 2
-        import facewise.gallery.gallery as module
+        import facewise.gallery.live as module  # where the live index reads the clock
 
         monkeypatch.setattr(module, "utc_now", lambda: _iso(soon + dt.timedelta(seconds=1)))
         [after] = gallery.decide(np.stack([vectors[b][1]]))

@@ -455,7 +455,7 @@ def test_milvus_search_templates_and_count_without_every_vector(
         mstore: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """The store answers 1:N search (with person ids), per-person templates and the live count
     itself, expired samples left out by Milvus's filter, reading only the vectors asked for."""
-    from facewise.gallery.gallery import _mean_templates
+    from facewise.gallery.live import mean_templates
 
     add(mstore, "A", 1, 2)
     low = NewSample(sample(3).vector, f"{3:064x}", "photo3.jpg", 0.2, (1, 2, 3, 4))
@@ -489,7 +489,7 @@ def test_milvus_search_templates_and_count_without_every_vector(
     templates = mstore.templates([a, c, 999], now=before)
     assert reads and all("person_id in [" in f for f in reads), reads
     monkeypatch.undo()
-    expected = _mean_templates(owners, vectors, quality)
+    expected = mean_templates(owners, vectors, quality)
     assert sorted(templates) == [a, c]
     for pid in (a, c):
         assert templates[pid].dtype == np.float32 and templates[pid].shape == (8,)

@@ -8,13 +8,10 @@ are refused with :class:`EmbeddingSpaceMismatch`, never mixed or skipped.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,19 +21,34 @@ import numpy.typing as npt
 from facewise import io
 from facewise.calibration import NonMatedModel, nonmated_model
 from facewise.engine import Engine, ImageSource
-from facewise.errors import Conflict, FacewiseError, InvalidInput, NoFaceFound, PersonNotFound
-from facewise.gallery.audit import base_name, safe_text
-from facewise.gallery.index import VectorIndex, build_index, load_index, save_index
+from facewise.errors import Conflict, FacewiseError, InvalidInput, PersonNotFound
+from facewise.gallery.audit import base_name
+from facewise.gallery.index import VectorIndex
+from facewise.gallery.live import LiveIndex, best_people, mean_templates
 from facewise.gallery.names import person_name
 from facewise.gallery.records import (
     AuditEvent,
     NewSample,
     Person,
     SampleInfo,
-    parse_time,
     utc_now,
 )
-from facewise.gallery.stores import GalleryStore, LocalStore, SearchingStore, open_store
+from facewise.gallery.results import (
+    Candidate,
+    Decision,
+    EnrollResult,
+    EnrolResult,
+    Identification,
+)
+from facewise.gallery.samples import (
+    face_quality,
+    iso_time,
+    label_of,
+    read_bytes,
+    sample_from,
+    stored_source,
+)
+from facewise.gallery.stores import GalleryStore, open_store
 from facewise.location import Location, parse_location
 from facewise.settings import Settings, gallery_location
 from facewise.types import Face
@@ -44,82 +56,6 @@ from facewise.types import Face
 log = logging.getLogger(__name__)
 
 Template = Literal["best", "mean"]
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    person: str
-    score: float
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The open-set answer for one probe vector, with what its score means.
-
-    ``threshold`` is the score the best candidate must reach so that at most ``fpir`` of
-    strangers searched against *this* gallery (``gallery_size`` people, their samples, the
-    template rule) would be accepted. ``fmr``: how often one comparison with a stranger scores at
-    least the best candidate's score; ``fpir_at_score``: how often a stranger's best match in
-    this gallery does (both from the calibration; None without candidates)."""
-
-    candidates: list[Candidate]
-    threshold: float
-    fpir: float
-    gallery_size: int
-    fmr: float | None
-    fpir_at_score: float | None
-
-    @property
-    def score(self) -> float | None:
-        return self.candidates[0].score if self.candidates else None
-
-    @property
-    def accepted(self) -> bool:
-        return bool(self.candidates) and self.candidates[0].score >= self.threshold
-
-    @property
-    def person(self) -> str | None:
-        return self.candidates[0].person if self.accepted else None
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Identification:
-    """One probe face: the best candidates and the open-set decision."""
-
-    face: Face
-    decision: Decision
-
-    @property
-    def candidates(self) -> list[Candidate]:
-        return self.decision.candidates
-
-    @property
-    def threshold(self) -> float:
-        return self.decision.threshold
-
-    @property
-    def accepted(self) -> bool:
-        return self.decision.accepted
-
-    @property
-    def person(self) -> str | None:
-        return self.decision.person
-
-
-@dataclass(frozen=True, slots=True)
-class EnrollResult:
-    person: str
-    enrolled: int
-    skipped: list[dict[str, str]] = field(default_factory=list)
-
-
-EnrolResult = EnrollResult
-"""The old spelling."""
-
-
-def face_quality(face: Face) -> float:
-    """Provisional sample quality in [0, 1] from face size (a face 112 px or wider scores 1)."""
-    return float(np.clip(min(face.bbox.width, face.bbox.height) / 112.0, 0.05, 1.0))
 
 
 class Gallery:
@@ -146,16 +82,13 @@ class Gallery:
         # needs no local index. ``home``: the folder of a local gallery (None on Milvus).
         local = self.location.local and self.location.path is not None
         self.home = self.location.path.parent if local and self.location.path else None
-        self._index_path = self.location.index_path or Path("index.bin")
-        self._lock = threading.RLock()
-        self._index: VectorIndex | None = None
-        self._generation = -1
-        self._owners: dict[int, int] = {}
-        self._templates: dict[int, npt.NDArray[np.float32]] = {}
-        self._shape: dict[int, int] = {}  # samples per person -> people (the live gallery)
-        self._counts: dict[int, int] = {}  # person id -> live samples (local index)
-        self._next_expiry: str | None = None  # the index is stale from this time on
-        self._dirty = False
+        self._lock = threading.RLock()  # one writer at a time; the live index shares it
+        self._live = LiveIndex(
+            self.store,
+            self.location.index_path if self.home is not None else None,
+            dim=self.engine.space.dim,
+            lock=self._lock,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine | None = None) -> Gallery:
@@ -170,14 +103,7 @@ class Gallery:
 
     def close(self) -> None:
         with self._lock:
-            if self._dirty and self._index is not None and self.home is not None:
-                save_index(
-                    self._index,
-                    self._index_path,
-                    generation=self._generation,
-                    space_key=self._space_key(),
-                )
-                self._dirty = False
+            self._live.save()
             self.store.close()
 
     def __enter__(self) -> Gallery:
@@ -188,62 +114,13 @@ class Gallery:
 
     # --- the index cache --------------------------------------------------------------------------
 
-    def _space_key(self) -> str:
-        space = self.store.space()
-        return (
-            "none"
-            if space is None
-            else hashlib.sha256(json.dumps(space.as_dict(), sort_keys=True).encode()).hexdigest()[
-                :16
-            ]
-        )
-
     def index(self) -> VectorIndex:
-        """The in-memory index of the live (unexpired) samples, reloaded from the cache file or
-        rebuilt from the store when the store changed or a sample expired since it was built."""
-        with self._lock:
-            generation = self.store.generation()
-            now = utc_now()
-            if (
-                self._index is not None
-                and generation == self._generation
-                and (self._next_expiry is None or now < self._next_expiry)
-            ):
-                return self._index
-            store = self.store
-            if isinstance(store, SearchingStore):  # Milvus searches and builds templates itself
-                self._index = _StoreSearch(store, store.count(now=now), self.engine.space.dim)
-                self._counts = {p.id: p.samples for p in store.people()}
-                self._shape = _shape(self._counts.values())
-                self._generation, self._next_expiry, self._dirty = generation, None, False
-                return self._index
-            assert isinstance(store, LocalStore)
-            ids, owners, vectors, quality = store.vectors(now=now)
-            dim = vectors.shape[1] if vectors.size else self.engine.space.dim
-            key = self._space_key()
-            index = load_index(self._index_path, generation=generation, space_key=key)
-            if index is None or len(index) != len(ids):  # a sample expired: fewer live ids
-                index = build_index(ids, vectors, dim=dim)
-                save_index(index, self._index_path, generation=generation, space_key=key)
-            self._owners = dict(zip(ids.tolist(), owners.tolist(), strict=True))
-            self._templates = _mean_templates(owners, vectors, quality)
-            self._count_samples()
-            self._next_expiry = store.next_expiry(now=now)
-            self._index, self._generation, self._dirty = index, generation, False
-            return index
-
-    def _count_samples(self) -> None:
-        """Live samples per person and the gallery's shape, from the index's owners."""
-        pids, n = np.unique(np.fromiter(self._owners.values(), dtype=np.int64), return_counts=True)
-        self._counts = dict(zip(pids.tolist(), n.tolist(), strict=True))
-        self._shape = _shape(n.tolist())
+        """The in-memory index of the live (unexpired) samples (:class:`LiveIndex`)."""
+        return self._live.current().index
 
     def rebuild_index(self) -> int:
-        with self._lock:
-            if self.home is not None:
-                self._index_path.unlink(missing_ok=True)
-            self._index = None
-            return len(self.index())
+        """Rebuild the index from the store, rewriting its cache file; returns its size."""
+        return self._live.rebuild()
 
     # --- enrolment --------------------------------------------------------------------------------
 
@@ -277,9 +154,9 @@ class Gallery:
         person = found.name if found is not None else person_name(person)
         samples, skipped, kept, seen = [], [], [], set()
         for i, item in enumerate(images):
-            label = labels[i] if labels is not None else _label(item, i, len(images))
+            label = labels[i] if labels is not None else label_of(item, i, len(images))
             try:
-                data = _read_bytes(item, self.engine)
+                data = read_bytes(item, self.engine)
                 digest = io.image_sha256(data)
                 if digest in seen:
                     skipped.append({"image": label, "reason": "the same image twice in a request"})
@@ -324,27 +201,8 @@ class Gallery:
     def sample_from(
         self, data: bytes, digest: str, source: str, *, largest: bool = False
     ) -> NewSample:
-        image = self.engine.load_image(data)
-        faces = self.engine.embed_detections(image, self.engine.detector.detect(image))
-        if not faces:
-            raise NoFaceFound(f"no face found in {source}")
-        if len(faces) > 1 and not largest:
-            raise InvalidInput(
-                f"{source} shows {len(faces)} faces; enrol photos of one person "
-                "(or pass largest=True / --largest)"
-            )
-        face = max(faces, key=lambda f: f.bbox.area)
-        assert face.embedding is not None
-        floor = self.engine.settings.min_quality
-        if floor > 0:
-            quality = self.engine.analyzer("quality").analyze(image, face.detection)["quality"]
-            if quality < floor:
-                raise InvalidInput(
-                    f"{source}: face quality {quality:.2f} is below min_quality {floor:.2f}"
-                )
-        b = face.bbox
-        quality = face_quality(face)
-        return NewSample(face.embedding.vector, digest, source, quality, (b.x1, b.y1, b.x2, b.y2))
+        """The one face of an enrolment photo as a sample (:func:`samples.sample_from`)."""
+        return sample_from(self.engine, data, digest, source, largest=largest)
 
     def add_samples(
         self,
@@ -369,8 +227,8 @@ class Gallery:
         same photo) are skipped as "already enrolled"; ``labels`` name the samples in
         ``skipped`` (default: their sources)."""
         if expires_at is not None:
-            expires_at = _iso(expires_at)
-        samples = [replace(s, source=_stored_source(s.source)) for s in samples]
+            expires_at = iso_time(expires_at)
+        samples = [replace(s, source=stored_source(s.source)) for s in samples]
         with self._lock:
             if person_id is None and not new_person:
                 found = self.store.person(person)
@@ -397,50 +255,16 @@ class Gallery:
             kept = [s for i, s in enumerate(samples) if i not in dropped]
             # the in-memory index takes this process's own enrolment directly, except samples
             # that expire (the rebuild applies expiry) and on a store that searches itself
-            if (
-                ids
-                and expires_at is None
-                and self.home is not None
-                and self._index is not None
-                and self._generation == before
-                and self.store.generation() == before + 1
-            ):
-                self._add_to_index(
+            if ids and expires_at is None and self.store.generation() == before + 1:
+                self._live.added(
                     person,
                     np.array(ids, dtype=np.int64),
                     np.stack([s.vector for s in kept]),
                     owner=getattr(ids, "person_id", None),
+                    before=before,
                 )
         return EnrollResult(person_name(person) if person_id is None else person, len(ids),
                            skipped)
-
-    def _add_to_index(
-        self,
-        person: str,
-        ids: npt.NDArray[np.int64],
-        vectors: npt.NDArray[np.float32],
-        *,
-        owner: int | None = None,
-    ) -> None:
-        """Apply this process's own enrolment to the in-memory index instead of rebuilding; the
-        cache file is rewritten on close (until then it is stale and would be rebuilt). If the
-        person ``owner`` is no longer called ``person`` (renamed by another writer since the
-        samples were stored; a rename leaves the vectors, hence the generation, as they are),
-        the index is dropped and rebuilt on next use instead."""
-        assert self._index is not None
-        if owner is None:
-            found = self.store.person(person)
-            owner = found.id if found is not None else None
-        if owner is None or self.store.names([owner]).get(owner) != person:
-            self._index = None
-            return
-        self._index.add(ids, vectors)  # a local index only: see add_samples
-        self._owners.update(dict.fromkeys(ids.tolist(), owner))
-        _, owners, vecs, quality = self.store.vectors(person=person)
-        self._templates.update(_mean_templates(owners, vecs, quality))
-        self._count_samples()
-        self._generation = self.store.generation()
-        self._dirty = True
 
     # --- identification ---------------------------------------------------------------------------
 
@@ -449,7 +273,7 @@ class Gallery:
     ) -> list[Identification]:
         """Every face in the image against the gallery, best candidates first. With ``actor``,
         the search is written to the audit log (the image's sha256, never its path or pixels)."""
-        data = _read_bytes(source, self.engine) if actor is not None else None
+        data = read_bytes(source, self.engine) if actor is not None else None
         faces = self.engine.embed(data if data is not None else source)
         digest = io.image_sha256(data) if data is not None else None
         return self.identify_faces(faces, top=top, actor=actor, image_sha256=digest)
@@ -483,9 +307,7 @@ class Gallery:
     def threshold(self) -> float:
         """The acceptance threshold for this gallery as it is now (its people, their samples,
         the template rule) at the target ``fpir``."""
-        with self._lock:
-            self.index()
-            shape = dict(self._shape)
+        shape = self._live.current().shape
         return self.model().threshold(self.fpir, shape, template=self.template)
 
     def decide(self, queries: npt.NDArray[np.float32], *, top: int = 5) -> list[Decision]:
@@ -517,36 +339,12 @@ class Gallery:
     ) -> tuple[list[list[Candidate]], list[list[int]], dict[int, int]]:
         """(candidates per query, each candidate's live sample count, the gallery's shape)."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        with self._lock:
-            index = self.index()
-            owners, templates, shape = self._owners, self._templates, dict(self._shape)
-            counts = self._counts
+        view = self._live.current()
+        index, counts, shape = view.index, view.counts, view.shape
         if len(index) == 0:
             return [[] for _ in queries], [[] for _ in queries], shape
-        depth = min(len(index), max(4 * top, 32))
-        if isinstance(index, _StoreSearch):  # Milvus: owners come with the hits
-            scores, _, hit_owners = index.search_owners(queries, depth)
-        else:
-            scores, ids = index.search(queries, depth)
-            hit_owners = np.array(
-                [[owners.get(i, -1) for i in row] for row in ids.tolist()], dtype=np.int64
-            ).reshape(ids.shape)
-        best_rows: list[dict[int, float]] = []
-        for row_scores, row_owners in zip(scores.tolist(), hit_owners.tolist(), strict=True):
-            best: dict[int, float] = {}
-            for sc, pid in zip(row_scores, row_owners, strict=True):
-                if pid >= 0:
-                    best[pid] = max(best.get(pid, -2.0), sc)
-            best_rows.append(best)
-        if self.template == "mean" or isinstance(index, _StoreSearch):
-            if isinstance(index, _StoreSearch):
-                templates = index.templates(sorted({pid for b in best_rows for pid in b}))
-            for q, best in zip(queries, best_rows, strict=True):
-                for pid in list(best):
-                    if pid not in templates:  # its samples expired or left since the search
-                        del best[pid]
-                    elif self.template == "mean":
-                        best[pid] = float(q @ templates[pid])
+        best_rows = best_people(index, view.owners, view.templates, queries, top=top,
+                                template=self.template)
         ranked = [sorted(b.items(), key=lambda kv: -kv[1])[:top] for b in best_rows]
         names = self.store.names(pid for row in ranked for pid, _ in row)
         candidates = [
@@ -602,8 +400,8 @@ class Gallery:
         if self.location.path is not None and self.location.local:
             db = self.location.path
             for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"),
-                      self._index_path):
-                if p.is_file():
+                      self.location.index_path):
+                if p is not None and p.is_file():
                     files[p.name] = p.stat().st_size
         return {
             "home": str(self.location),
@@ -625,106 +423,14 @@ class Gallery:
         return forget(self, person, actor=actor)
 
 
-class _StoreSearch:
-    """A store that searches and builds templates itself (Milvus), seen as an index by the
-    gallery: expired samples are left out at query time, by the store's own filter."""
-
-    kind = "store"
-
-    def __init__(self, store: Any, size: int, dim: int) -> None:
-        self.store, self.size, self.dim = store, size, dim
-
-    def __len__(self) -> int:
-        return self.size
-
-    def add(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
-        self.size += len(ids)
-
-    def remove(self, ids: npt.NDArray[np.int64]) -> int:
-        self.size -= len(ids)
-        return len(ids)
-
-    def search(
-        self, queries: npt.NDArray[np.float32], k: int
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        scores, ids, _ = self.search_owners(queries, k)
-        return scores, ids
-
-    def search_owners(
-        self, queries: npt.NDArray[np.float32], k: int
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """(scores, sample ids, person ids), each (Q, k); -1 ids pad."""
-        found: tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64]] = (
-            self.store.search(queries, k, now=utc_now())
-        )
-        return found
-
-    def templates(self, people: list[int]) -> dict[int, npt.NDArray[np.float32]]:
-        """Mean templates of ``people`` from their live samples, read from the store."""
-        templates: dict[int, npt.NDArray[np.float32]] = self.store.templates(
-            people, now=utc_now()
-        )
-        return templates
-
-
-def _shape(counts: Any) -> dict[int, int]:
-    """Samples per person -> number of people with that many."""
-    out: dict[int, int] = {}
-    for n in counts:
-        if n > 0:
-            out[int(n)] = out.get(int(n), 0) + 1
-    return out
-
-
-def _mean_templates(
-    owners: npt.NDArray[np.int64],
-    vectors: npt.NDArray[np.float32],
-    quality: npt.NDArray[np.float32],
-) -> dict[int, npt.NDArray[np.float32]]:
-    """Per person: the quality-weighted mean of their sample vectors, L2-normalised."""
-    if not len(owners):
-        return {}
-    order = np.argsort(owners, kind="stable")
-    owners, vectors, quality = owners[order], vectors[order], quality[order]
-    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-    sums = np.add.reduceat(vectors * quality[:, None], starts, axis=0)
-    sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-    return {int(owners[s]): sums[i].astype(np.float32) for i, s in enumerate(starts)}
-
-
-def _label(item: ImageSource, i: int, count: int) -> str:
-    """How an image is named in ``skipped``: a file by its path as given, else image[i]."""
-    if isinstance(item, str | os.PathLike):
-        return safe_text(os.fsdecode(item))
-    return "image" if count == 1 else f"image[{i}]"
-
-
-def _read_bytes(item: ImageSource, engine: Engine) -> bytes:
-    """The encoded bytes of an image source (to hash it for provenance and resumable enrolment)."""
-    if isinstance(item, bytes | bytearray | memoryview):
-        return bytes(item)
-    if isinstance(item, str | os.PathLike):
-        return io.read_file(item, settings=engine.settings)
-    if isinstance(item, np.ndarray):
-        return io.load_image(item, settings=engine.settings).tobytes()
-    raise InvalidInput(f"cannot enrol from {type(item).__name__}: give a path or image bytes")
-
-
-def _iso(value: str) -> str:
-    """A date or datetime as the store's ISO UTC form (YYYY-MM-DDTHH:MM:SSZ, four-digit year);
-    :class:`InvalidInput` for anything else, however extreme."""
-    return parse_time(value)
-
-
-def _stored_source(source: str) -> str:
-    """A sample's source as stored: valid UTF-8, and a file path (absolute, home-relative or
-    with a drive letter) reduced to its base name, so no server folder is ever stored."""
-    text = safe_text(source)
-    if text.startswith(("/", "~", "./", "../", ".\\", "..\\")) or (
-        len(text) > 2 and text[1] == ":" and text[2] in "/\\"
-    ):
-        return base_name(text)
-    return text
-
-
-__all__ = ["Candidate", "EnrolResult", "Gallery", "Identification", "utc_now"]
+__all__ = [
+    "Candidate",
+    "Decision",
+    "EnrolResult",
+    "EnrollResult",
+    "Gallery",
+    "Identification",
+    "face_quality",
+    "mean_templates",
+    "utc_now",
+]
