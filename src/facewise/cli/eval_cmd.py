@@ -253,7 +253,6 @@ def verify_cmd(opts: EvalOptions, scores_path: Path | None, reps: int) -> None:
 @click.option(
     "--template",
     type=click.Choice(["best", "mean"]),
-    default=None,
     help="Gallery template rule (default: the settings').",
 )
 @click.option(
@@ -309,7 +308,6 @@ def identify_cmd(
     "--threshold-at",
     "operating_point",
     type=click.Choice(["fmr", "accuracy"]),
-    default=None,
     help="A calibrated threshold of the space (default: fmr).",
 )
 @click.option(

@@ -19,6 +19,7 @@ from facewise.evaluate.reports.html import (
     pct,
     pct_ci,
     pipeline_label,
+    pipeline_title,
     plot,
     table,
 )
@@ -54,10 +55,9 @@ def summary(result: FairnessResult) -> list[str]:
 
 
 def fairness_report(data: dict[str, Any], hists: dict[str, tuple[Any, Any]]) -> Report:
-    p = data["pipeline"]
     report = Report(
         f"Fairness by {data['group_column']}",
-        f"{p['embedder']} / {p['detector']} / flip {'on' if p['flip'] else 'off'} — "
+        f"{pipeline_title(data['pipeline'])} — "
         f"{data['pairs_source']}; one threshold for all: {data['threshold']:.4f} "
         f"({data['threshold_source']})",
         data,

@@ -169,6 +169,12 @@ def pipeline_label(pipeline: dict[str, Any]) -> str:
     return Pipeline(pipeline["detector"], pipeline["embedder"], pipeline["flip"]).label
 
 
+def pipeline_title(pipeline: dict[str, Any]) -> str:
+    """The pipeline as a report's subtitle names it: ``dlib-resnet / hog+mtcnn / flip on``."""
+    p = pipeline
+    return f"{p['embedder']} / {p['detector']} / flip {'on' if p['flip'] else 'off'}"
+
+
 def paragraph(text: str) -> str:
     return f"<p>{esc(text)}</p>"
 

@@ -17,6 +17,7 @@ from facewise.evaluate.reports.html import (
     pct,
     pct_ci,
     pipeline_label,
+    pipeline_title,
     plot,
     table,
 )
@@ -42,11 +43,10 @@ def summary(result: IdentifyResult) -> list[str]:
 
 
 def identify_report(data: dict[str, Any], det: tuple[Any, Any]) -> Report:
-    p = data["pipeline"]
     proto = data["protocol"]
     report = Report(
         "Identification (1:N)",
-        f"{p['embedder']} / {p['detector']} / flip {'on' if p['flip'] else 'off'} — "
+        f"{pipeline_title(data['pipeline'])} — "
         f"{data['dataset']['source']}: {data['enrolled_people']:,} people enrolled with "
         f"{proto['enrol']} photo(s) each ({proto['template']} template), "
         f"{data['mated_probes']:,} mated and {data['non_mated_probes']:,} non-mated probes",

@@ -13,6 +13,7 @@ from facewise.evaluate.reports.html import (
     pct,
     pct_ci,
     pipeline_label,
+    pipeline_title,
     plot,
     table,
 )
@@ -41,12 +42,11 @@ def summary(result: RobustnessResult) -> list[str]:
 
 
 def robustness_report(data: dict[str, Any]) -> Report:
-    p = data["pipeline"]
     clean = data["clean"]
     far = data["far_key"]
     report = Report(
         "Robustness to image degradation",
-        f"{p['embedder']} / {p['detector']} / flip {'on' if p['flip'] else 'off'} — "
+        f"{pipeline_title(data['pipeline'])} — "
         f"{data['dataset']['source']}, {data['dataset']['pairs']:,} pairs, "
         f"{data['probes']:,} probe images degraded",
         data,

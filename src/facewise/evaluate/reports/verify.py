@@ -20,6 +20,7 @@ from facewise.evaluate.reports.html import (
     pct,
     pct_ci,
     pipeline_label,
+    pipeline_title,
     plot,
     table,
 )
@@ -94,10 +95,9 @@ def histogram_axes(ax: Any, scores: Any, labels: Any, marks: dict[str, float]) -
 
 
 def verify_report(data: dict[str, Any], scores: Any, labels: Any) -> Report:
-    p = data["pipeline"]
     report = Report(
         "Verification",
-        f"{p['embedder']} / {p['detector']} / flip {'on' if p['flip'] else 'off'} — "
+        f"{pipeline_title(data['pipeline'])} — "
         f"{data['dataset']['source']}, {data['pairs']:,} pairs, "
         f"folds {data['dataset']['folds']}",
         data,
