@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from facewise import io
-from facewise.analyze.base import Analyzer
+from facewise.analyzers.base import Analyzer
 from facewise.compare import OperatingPoint, similarity, threshold
-from facewise.detect.base import Detector
-from facewise.embed.base import Embedder, embed_batch
+from facewise.detectors.base import Detector
+from facewise.embedders.base import Embedder, embed_batch
 from facewise.errors import InvalidInput, NoFaceFound
 from facewise.io import ImageSource
 from facewise.registry import WHAT, create_analyzer, create_detector, create_embedder

@@ -10,24 +10,24 @@ import importlib
 import inspect
 from typing import Any
 
-from facewise.analyze.base import Analyzer
-from facewise.detect.base import Detector
-from facewise.embed.base import Embedder
+from facewise.analyzers.base import Analyzer
+from facewise.detectors.base import Detector
+from facewise.embedders.base import Embedder
 from facewise.errors import UnknownName
 from facewise.settings import Settings
 from facewise.types import Detection, Image
 
 DETECTORS = {
-    "hog": "facewise.detect.dlib_hog:HogDetector",
-    "mmod": "facewise.detect.dlib_mmod:MmodDetector",
-    "mtcnn": "facewise.detect.mtcnn:MtcnnDetector",
+    "hog": "facewise.detectors.dlib_hog:HogDetector",
+    "mmod": "facewise.detectors.dlib_mmod:MmodDetector",
+    "mtcnn": "facewise.detectors.mtcnn:MtcnnDetector",
 }
 ANALYZERS = {
-    "age_gender": "facewise.analyze.age_gender:AgeGenderAnalyzer",
-    "expression": "facewise.analyze.expression:ExpressionAnalyzer",
-    "pose": "facewise.analyze.pose:PoseAnalyzer",
-    "quality": "facewise.analyze.quality:QualityAnalyzer",
-    "mesh": "facewise.analyze.mesh:MeshAnalyzer",
+    "age_gender": "facewise.analyzers.age_gender:AgeGenderAnalyzer",
+    "expression": "facewise.analyzers.expression:ExpressionAnalyzer",
+    "pose": "facewise.analyzers.pose:PoseAnalyzer",
+    "quality": "facewise.analyzers.quality:QualityAnalyzer",
+    "mesh": "facewise.analyzers.mesh:MeshAnalyzer",
 }
 WHAT = {
     "age": "age_gender",
@@ -40,8 +40,8 @@ WHAT = {
 }
 """What ``analyze`` can be asked for, and the analyser that answers it."""
 EMBEDDERS = {
-    "dlib-resnet": "facewise.embed.dlib_resnet:DlibResnetEmbedder",
-    "facenet": "facewise.embed.facenet:FacenetEmbedder",
+    "dlib-resnet": "facewise.embedders.dlib_resnet:DlibResnetEmbedder",
+    "facenet": "facewise.embedders.facenet:FacenetEmbedder",
 }
 
 

@@ -46,7 +46,7 @@ class Settings:
     fpir: float = 0.01
     """Target false-positive identification rate for open-set decisions (0.01 or 0.001)."""
     min_quality: float = 0.0
-    """Enrolment refuses faces whose quality score (facewise.analyze.quality) is below this."""
+    """Enrolment refuses faces whose quality score (facewise.analyzers.quality) is below this."""
     min_face: int = 40
     """Smallest face width in pixels the detection pyramid looks for."""
     max_request_bytes: int = 20 * 1024 * 1024

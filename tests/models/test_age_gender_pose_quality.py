@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from facewise import Engine, InvalidInput
-from facewise.analyze.age_gender import AgeGenderAnalyzer, age_expectation
-from facewise.analyze.pose import MEAN_SHAPE, MIRROR_PAIRS, PoseAnalyzer
-from facewise.analyze.quality import QualityAnalyzer, error_versus_discard
+from facewise.analyzers.age_gender import AgeGenderAnalyzer, age_expectation
+from facewise.analyzers.pose import MEAN_SHAPE, MIRROR_PAIRS, PoseAnalyzer
+from facewise.analyzers.quality import QualityAnalyzer, error_versus_discard
 from facewise.io import load_image
 from facewise.types import BBox, Detection
 from testdata import dataset, read_csv

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from facewise import models
-from facewise.embed import dlib_onnx
+from facewise.embedders import dlib_onnx
 from facewise.models import cache
 
 pytestmark = pytest.mark.models

@@ -12,7 +12,7 @@ dlib = pytest.importorskip("dlib")
 frm = pytest.importorskip("face_recognition_models")
 ort = pytest.importorskip("onnxruntime")
 
-from facewise.embed.dlib_onnx import INPUT_NAME, OUTPUT_NAME, convert  # noqa: E402
+from facewise.embedders.dlib_onnx import INPUT_NAME, OUTPUT_NAME, convert  # noqa: E402
 
 pytestmark = pytest.mark.models
 

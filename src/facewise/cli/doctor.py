@@ -102,7 +102,7 @@ def run_checks() -> list[dict[str, Any]]:
 
 def _graph_cache() -> str:
     """Where the dlib ResNet's converted ONNX graph is kept (no cache is not a failure)."""
-    from facewise.embed.dlib_onnx import CONVERTER_VERSION
+    from facewise.embedders.dlib_onnx import CONVERTER_VERSION
     from facewise.models.cache import cache_path
 
     path = cache_path("dlib-resnet", models.info("dlib-resnet").sha256, CONVERTER_VERSION)

@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from facewise import models
 from facewise.align.margin_crop import MarginCropAligner
-from facewise.embed.base import space_for
+from facewise.embedders.base import space_for
 from facewise.lazy import Lazy
 from facewise.types import EmbeddingSpace
 

@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from facewise import models
 from facewise.align.dlib_chip import DlibChipAligner
-from facewise.embed.base import space_for
+from facewise.embedders.base import space_for
 from facewise.lazy import Lazy
 from facewise.types import EmbeddingSpace
 
@@ -45,7 +45,7 @@ class DlibResnetEmbedder:
             return dlib.face_recognition_model_v1(str(weights))
         import onnxruntime as ort
 
-        from facewise.embed.dlib_onnx import converted
+        from facewise.embedders.dlib_onnx import converted
 
         graph = converted(weights, sha256=models.info(self.name).sha256)  # verified by path()
         options = ort.SessionOptions()

@@ -639,7 +639,7 @@ def _build(means: tuple[float, float, float], net: list[_Layer | _Spec]) -> byte
     model = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", _OPSET)],
-        producer_name="facewise.embed.dlib_onnx",
+        producer_name="facewise.embedders.dlib_onnx",
         doc_string="dlib face recognition ResNet v1, converted from dlib's serialised weights. "
         "Input: float32 (N,3,150,150) RGB 0..255; output: float32 (N,128), not normalised.",
     )

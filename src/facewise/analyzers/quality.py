@@ -9,7 +9,7 @@ Measurements, all on the face in its image (no model beyond dlib's 68 landmarks)
   standard deviation, so that neither face size nor contrast changes it, only detail;
 * ``brightness`` (mean grey, 0-1), ``clipped`` (share of pixels <= 5 or >= 250) and
   ``contrast`` (grey standard deviation, 0-1) of that region;
-* ``yaw``, ``pitch``: head pose in degrees (:class:`facewise.analyze.pose.PoseAnalyzer`);
+* ``yaw``, ``pitch``: head pose in degrees (:class:`facewise.analyzers.pose.PoseAnalyzer`);
 * the detector's own score, mapped per detector (HOG: SVM margin; MTCNN: probability).
 
 Factors, each in [0, 1] (``ramp(v, a, b)`` rises linearly from 0 at a to 1 at b, clipped):
@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facewise.analyze.pose import PoseAnalyzer, solve_pose
+from facewise.analyzers.pose import PoseAnalyzer, solve_pose
 from facewise.compare import OperatingPoint, threshold
 from facewise.types import Detection, Image
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from facewise.detect.base import downscale, scale_detection, suppress
+from facewise.detectors.base import downscale, scale_detection, suppress
 from facewise.landmarks import DlibLandmarks
 from facewise.lazy import Lazy
 from facewise.types import BBox, Detection, Image
