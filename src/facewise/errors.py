@@ -118,7 +118,7 @@ class GalleryUnavailable(FacewiseError):
     """The gallery's store cannot be reached or opened (a Milvus server that does not answer)."""
 
     code = "gallery_unavailable"
-    exit_code = 8
+    exit_code = 10
     http_status = 503
 
 

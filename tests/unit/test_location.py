@@ -91,7 +91,7 @@ def test_an_unreachable_server_is_an_error_with_its_exit_code(env: pytest.Monkey
 
     env.setenv("FACEWISE_GALLERY", "milvus://admin:pw@127.0.0.1:1")
     result = CliRunner().invoke(main, ["gallery", "stats", "--json"])
-    assert result.exit_code == GalleryUnavailable.exit_code == 8, result.output
+    assert result.exit_code == GalleryUnavailable.exit_code == 10, result.output
     assert "gallery_unavailable" in result.output and "127.0.0.1:1" in result.output
     assert "pw@" not in result.output
     assert not any(p.name.startswith("milvus") for p in Path.cwd().iterdir())

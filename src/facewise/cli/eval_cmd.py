@@ -171,6 +171,10 @@ def eval_options(*, pairs: bool = False, pipeline: bool = True) -> Callable[[F],
                 as_json=bool(kwargs.pop("as_json")),
                 quiet=bool(kwargs.pop("quiet")),
             )
+            if opts.report_path is not None:  # before the work, not after it
+                from facewise import extras
+
+                extras.check("eval")
             return func(opts, **kwargs)
 
         wrapped: F = handle_errors(command)

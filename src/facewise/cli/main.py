@@ -2,7 +2,9 @@
 
 Exit codes: 0 success (for verify: the comparison ran, match or not); 1 internal error; 2 invalid
 input or usage; 3 undecodable image; 4 image too large; 5 no face where one is needed; 6 model
-missing or corrupt; 7 embedding-space mismatch; 8 audit log tampered. Commands over several
+missing or corrupt, or an optional package not installed (the message names the extra); 7
+embedding-space mismatch; 8 audit log tampered; 9 the person a write was for is gone; 10 the
+gallery cannot be reached. Commands over several
 images process every input and exit with the code of the first input that failed (0 when none
 did).
 """

@@ -184,8 +184,10 @@ def paragraph(text: str) -> str:
 
 def figure(width: float = 5.2, height: float = 3.8) -> Any:
     """A matplotlib Figure on an Agg canvas (no pyplot, no global backend switch)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from facewise.extras import require
+
+    FigureCanvasAgg = require("matplotlib.backends.backend_agg").FigureCanvasAgg
+    Figure = require("matplotlib.figure").Figure
 
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
