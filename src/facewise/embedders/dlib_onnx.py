@@ -48,6 +48,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from facewise._onnx import serialised_model
+
 __all__ = [
     "CHIP_SIZE",
     "CONVERTER_VERSION",
@@ -66,8 +68,6 @@ DESCRIPTOR_SIZE = 128
 CONVERTER_VERSION = "1"
 """Part of the graph cache's key: change it whenever :func:`convert` would build another graph."""
 
-_OPSET = 17
-_IR_VERSION = 8  # onnxruntime >= 1.10 reads IR 8; opset 17 needs IR >= 8.
 
 F32 = npt.NDArray[np.float32]
 
@@ -515,9 +515,6 @@ def _materialise(g: _Graph, v: _Value) -> _Value:
 
 
 def _build(means: tuple[float, float, float], net: list[_Layer | _Spec]) -> bytes:
-    import onnx
-    from onnx import TensorProto, helper
-
     g = _Graph()
     # dlib: (pixel - avg) / 256.0, computed as float(float(p - avg) / 256); 1/256 is exact.
     mean = np.asarray(means, np.float32).reshape(1, 3, 1, 1)
@@ -625,27 +622,16 @@ def _build(means: tuple[float, float, float], net: list[_Layer | _Spec]) -> byte
     if cur.name != OUTPUT_NAME:
         raise ValueError("the network does not end with the fc layer")
 
-    graph = helper.make_graph(
+    return serialised_model(
         g.nodes,
-        "dlib_face_recognition_resnet_model_v1",
-        [
-            helper.make_tensor_value_info(
-                INPUT_NAME, TensorProto.FLOAT, ["N", 3, CHIP_SIZE, CHIP_SIZE]
-            )
-        ],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", DESCRIPTOR_SIZE])],
         g.inits,
-    )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", _OPSET)],
-        producer_name="facewise.embedders.dlib_onnx",
-        doc_string="dlib face recognition ResNet v1, converted from dlib's serialised weights. "
+        name="dlib_face_recognition_resnet_model_v1",
+        inputs=[(INPUT_NAME, ["N", 3, CHIP_SIZE, CHIP_SIZE])],
+        outputs=[(OUTPUT_NAME, ["N", DESCRIPTOR_SIZE])],
+        producer="facewise.embedders.dlib_onnx",
+        doc="dlib face recognition ResNet v1, converted from dlib's serialised weights. "
         "Input: float32 (N,3,150,150) RGB 0..255; output: float32 (N,128), not normalised.",
     )
-    model.ir_version = _IR_VERSION
-    onnx.checker.check_model(model)
-    return bytes(model.SerializeToString())
 
 
 def convert(dat_path: str | os.PathLike[str]) -> bytes:
