@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench clean milvus-server check-install
+.PHONY: setup run test test-fast lint bench clean milvus-server check-install
 
 setup: $(STAMP)
 
@@ -48,6 +48,13 @@ test: setup $(CHROMIUM) milvus-server
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+# The development lane: no weights, no data, no servers; under a minute (`make test` is the whole
+# suite, what CI runs).
+FAST := -m "not models and not data and not slow" tests/unit tests/fast tests/evaluate/test_results.py
+test-fast: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q $(FAST)
 
 # A plain `pip install .` (no extras, no --no-deps weights) in a fresh venv outside the checkout:
 # facewise.verify/embed on real photos and `facewise doctor --json` exit 0. It downloads from the

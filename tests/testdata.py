@@ -17,6 +17,8 @@ DATASETS = Path(os.environ.get("FACEWISE_SHARED", ROOT.parent / "shared")) / "da
 def dataset(relative: str) -> Path:
     path = DATASETS / relative
     if not path.is_dir():
+        if DATASETS.is_dir():  # the datasets are here but not this one: a failure, not a skip
+            pytest.fail(f"dataset {relative} missing from {DATASETS}")
         pytest.skip(f"dataset {relative} not found under {DATASETS}")
     return path
 

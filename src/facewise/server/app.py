@@ -74,7 +74,11 @@ def _warm_up(engine: Engine) -> None:
 
 
 def start_services(
-    settings: Settings, engine: Engine | None, metrics: Metrics, scrub: Scrubber
+    settings: Settings,
+    engine: Engine | None,
+    metrics: Metrics,
+    scrub: Scrubber,
+    warm_up: bool = True,
 ) -> Services:
     from facewise.gallery import Gallery
     from facewise.server.keys import KeyStore
@@ -83,7 +87,8 @@ def start_services(
     if settings.template not in ("best", "mean"):
         raise ConfigError(f"template must be 'best' or 'mean', got {settings.template!r}")
     engine = engine or Engine(settings)
-    _warm_up(engine)
+    if warm_up:
+        _warm_up(engine)
     gallery = Gallery.from_settings(settings, engine)
     gallery.index()  # load (or rebuild) the vector index before the first request
     return Services(
@@ -128,9 +133,12 @@ def reject_unknown_query(request: Request) -> None:
         raise InvalidRequest(f"unknown query parameter(s): {shown}")
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, warm_up: bool = True
+) -> FastAPI:
     """The REST service for ``settings`` (``load_settings()`` when None). ``engine`` lets a
-    caller share already-loaded models (tests); by default the app builds its own at start-up."""
+    caller share already-loaded models (tests); by default the app builds its own at start-up.
+    ``warm_up=False`` skips running every model once before /readyz (tests with fakes)."""
     settings = settings or load_settings()
     metrics = Metrics()
     location = gallery_location(settings)
@@ -138,7 +146,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        svc = await run_in_threadpool(start_services, settings, engine, metrics, scrub)
+        svc = await run_in_threadpool(start_services, settings, engine, metrics, scrub, warm_up)
         app.state.services = svc
         log.info("facewise service ready (gallery %s)", gallery_location(settings))
         try:
