@@ -11,7 +11,7 @@ The front door is a handful of functions (:mod:`facewise.api`) over a default en
 identifies them (imported on first use: it brings the vector index with it).
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from facewise.api import analyze, detect, embed, similarity, verify
 from facewise.engine import Engine
@@ -40,6 +40,9 @@ from facewise.types import (
     Face,
     Verification,
 )
+
+if TYPE_CHECKING:  # the real types for checkers; at run time they load on first use
+    from facewise.gallery.gallery import Candidate, Decision, Gallery, Identification
 
 __version__ = "0.1.0"
 

@@ -124,7 +124,7 @@ def template_vectors(
     (1, D) for ``"mean"`` (every sample weighted 1), the samples themselves for ``"best"``."""
     if template == "best":
         return vectors
-    m = vectors.sum(axis=0, keepdims=True)
+    m: npt.NDArray[np.float32] = vectors.sum(axis=0, keepdims=True)
     return (m / max(float(np.linalg.norm(m)), 1e-12)).astype(np.float32)
 
 

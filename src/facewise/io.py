@@ -256,7 +256,8 @@ def _int_to_u8(arr: npt.NDArray[np.generic], bits: int, signed: bool) -> npt.NDA
     if not signed and bits == 32:
         wide &= 0xFFFFFFFF  # uint32 samples that Pillow stored in an int32
     shift = bits - 8 if not signed else bits - 9
-    return np.clip(wide >> shift, 0, 255).astype(np.uint8)
+    clipped: npt.NDArray[np.int64] = np.clip(wide >> shift, 0, 255)
+    return clipped.astype(np.uint8)
 
 
 def _float_to_u8(arr: npt.NDArray[np.generic]) -> npt.NDArray[np.uint8]:

@@ -123,7 +123,7 @@ def identity_vector(identity: int, variant: int) -> npt.NDArray[np.float32]:
     """The fake embedding of one photo, unnormalised: the person's direction plus noise."""
     base = np.random.default_rng(identity).normal(size=DIM)
     noise = np.random.default_rng(10_000 + identity * LEVELS + variant).normal(size=DIM)
-    v = base / np.linalg.norm(base) + NOISE * noise / np.sqrt(DIM)
+    v: npt.NDArray[np.float64] = base / np.linalg.norm(base) + NOISE * noise / np.sqrt(DIM)
     return v.astype(np.float32)
 
 

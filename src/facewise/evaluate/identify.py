@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,9 @@ from facewise.evaluate.cache import Pipeline, Progress, embed_images, has_vector
 from facewise.evaluate.datasets import DatasetError, Manifest
 from facewise.evaluate.result import INTERNAL, LabResult
 from facewise.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from facewise.gallery.gallery import Template
 
 FPIRS = (0.1, 0.01, 0.001)
 RANKS = 20
@@ -147,7 +150,8 @@ def open_set(
     settings = settings or load_settings()
     engine = pipeline.engine(settings)  # the gallery checks vectors against its space
     with _quiet_new_index(), tempfile.TemporaryDirectory(prefix="facewise-eval-") as home:
-        gallery = Gallery(Path(home), engine, template=template)
+        # a str from settings or the CLI: run_identify checked it, and Gallery refuses others
+        gallery = Gallery(Path(home), engine, template=cast("Template", template))
         try:
             for person, idx in enrolled.items():
                 samples = [

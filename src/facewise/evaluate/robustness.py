@@ -99,7 +99,8 @@ class Degradation:
             noise = np.random.default_rng(seed).normal(0.0, float(s), image.shape)
             return np.clip(image + noise, 0, 255).astype(np.uint8)
         if self.kind == "brightness":
-            return np.clip(image.astype(np.float32) * float(s), 0, 255).astype(np.uint8)
+            lit: npt.NDArray[np.float32] = np.clip(image.astype(np.float32) * float(s), 0, 255)
+            return lit.astype(np.uint8)
         raise DatasetError(f"unknown degradation {self.kind!r}; choose from {', '.join(KINDS)}")
 
 

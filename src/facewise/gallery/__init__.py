@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the real types for checkers; at run time they load on first use
+    from facewise.gallery.gallery import Candidate, EnrolResult, Gallery, Identification
 
 __all__ = ["Candidate", "EnrolResult", "Gallery", "Identification"]
 

@@ -196,5 +196,6 @@ def _ratio_text(r: dict[str, Any]) -> str:
 
 def _ratio_note(r: dict[str, Any]) -> str:
     if not r.get("max_group"):
-        return r.get("note", "")
+        note: str = r.get("note", "")
+        return note
     return f"{r['max_group']} vs {r['min_group']}" + ("" if r.get("judgeable") else " (uncertain)")
