@@ -7,7 +7,7 @@ directory, exactly as the tests start it (tests/milvus_server.py), and stopped a
 
 The vectors are the face-like ones of benchmarks/identify_scale.py (imported: its generative model
 fitted to real LFW embeddings, 128-D), ``--per-identity`` samples a person. The gallery is made by
-:class:`~facewise.gallery.milvus_store.MilvusStore` (its schema, its scalar indexes, its first
+:class:`~facewise.gallery.milvus.MilvusStore` (its schema, its scalar indexes, its first
 enrolment); the bulk of the rows then go in through pymilvus ``insert`` straight into that same
 ``samples`` collection (and ``people``), with the store's id counters moved past them, because
 ``add_samples`` reads back and audits each enrolment (~0.5 s each on a server: days at 1M).
@@ -40,7 +40,8 @@ from common import ROOT, machine, write_result
 from identify_scale import exact_top1, face_model, generate
 
 sys.path.insert(0, str(ROOT / "tests"))  # tests/milvus_server.py starts the server
-from facewise.gallery.milvus_store import _INDEXES, MilvusStore
+from facewise.gallery.milvus import MilvusStore
+from facewise.gallery.milvus.schema import INDEXES as _INDEXES
 from facewise.gallery.records import NewSample
 from facewise.types import EmbeddingSpace
 from milvus_server import MilvusServer, unavailable

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from facewise.errors import Conflict, InvalidInput, NameTaken
 from facewise.gallery.audit import redact_paths
-from facewise.gallery.milvus_store import MilvusStore
+from facewise.gallery.milvus import MilvusStore
 from facewise.gallery.names import name_key, person_name
 from facewise.gallery.records import NewSample, parse_time
 from facewise.gallery.sqlite_store import SqliteStore

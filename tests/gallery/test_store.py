@@ -22,7 +22,7 @@ import pytest
 
 from facewise.errors import Conflict, EmbeddingSpaceMismatch, FacewiseError, InvalidInput
 from facewise.gallery.audit import verify_chain
-from facewise.gallery.milvus_store import MilvusStore
+from facewise.gallery.milvus import MilvusStore
 from facewise.gallery.records import NewSample
 from facewise.gallery.sqlite_store import SqliteStore
 from facewise.types import EmbeddingSpace
@@ -561,7 +561,7 @@ def test_milvus_interrupted_compaction_is_finished_on_open(tmp_path: Path,
 LOCKER = """
 import sys
 from facewise.errors import FacewiseError
-from facewise.gallery.milvus_store import MilvusStore
+from facewise.gallery.milvus import MilvusStore
 try:
     MilvusStore({url!r})
 except FacewiseError as exc:

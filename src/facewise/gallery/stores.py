@@ -3,7 +3,7 @@
 Two stores implement :class:`GalleryStore` and pass the same contract tests
 (``tests/gallery/test_store.py``): :class:`~facewise.gallery.sqlite_store.SqliteStore` (the
 embedded default; the gallery keeps an index cache beside it, built from :meth:`vectors`) and
-:class:`~facewise.gallery.milvus_store.MilvusStore` (a Milvus server, or Milvus Lite), which is
+:class:`~facewise.gallery.milvus.MilvusStore` (a Milvus server, or Milvus Lite), which is
 also a :class:`SearchingStore`: it searches and builds templates itself, so the gallery never
 loads every vector into memory. mypy checks both against these protocols
 (``_check_protocols`` below).
@@ -123,13 +123,13 @@ def open_store(location: Location | str | Path) -> GalleryStore:
     require("pymilvus")  # MissingExtra naming pip install 'facewise[milvus]', not an ImportError
     if loc.kind == "milvus-lite":
         require("milvus_lite")
-    from facewise.gallery.milvus_store import MilvusStore
+    from facewise.gallery.milvus import MilvusStore
 
     return MilvusStore(loc.url)
 
 
 if TYPE_CHECKING:  # mypy checks that each store implements its protocol
-    from facewise.gallery.milvus_store import MilvusStore
+    from facewise.gallery.milvus import MilvusStore
     from facewise.gallery.sqlite_store import SqliteStore
 
     def _check_protocols(s: SqliteStore, m: MilvusStore) -> tuple[LocalStore, SearchingStore]:
