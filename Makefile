@@ -46,7 +46,7 @@ milvus-server: $(MILVUS_SERVER)/.installed
 
 test: setup $(CHROMIUM) milvus-server
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/mypy
+	$(BIN)/mypy src tests
 	$(BIN)/python -m pytest -q
 
 # The development lane: no weights, no data, no servers; under a minute (`make test` is the whole
@@ -64,7 +64,7 @@ check-install:
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/mypy
+	$(BIN)/mypy src tests
 
 # The peer (face_recognition) lives only in the benchmark environment: --no-deps, same dlib-bin.
 PEER := .bench-peer

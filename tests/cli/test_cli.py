@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -46,7 +47,7 @@ def inputs(
     }
 
 
-def run(*args: str) -> tuple[int, list[dict]]:
+def run(*args: str) -> tuple[int, list[dict[str, Any]]]:
     result = CliRunner().invoke(main, list(args))
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     return result.exit_code, lines
@@ -85,14 +86,14 @@ def test_detect_json_and_draw(inputs, tmp_path: Path) -> None:  # type: ignore[n
     assert lines[0]["faces"][0]["landmark_scheme"] == "mtcnn5"
 
 
-def test_detect_unknown_detector_is_a_usage_error(inputs) -> None:  # type: ignore[no-untyped-def]
+def test_detect_unknown_detector_is_a_usage_error(inputs: dict[str, str]) -> None:
     code, [line] = run("detect", "--json", "--detector", "yolo", inputs["face"])
     assert code == 2 and line["error"]["code"] == "unknown_name"
 
 
 def test_verify_exit_zero_for_match_and_mismatch(
-    inputs,
-    same_person: Path,  # type: ignore[no-untyped-def]
+    inputs: dict[str, str],
+    same_person: Path,
     other_person: Path,
 ) -> None:
     code, [same] = run("verify", "--json", inputs["face"], str(same_person))

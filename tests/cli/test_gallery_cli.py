@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +15,7 @@ from testdata import read_csv
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
 
-def run(home: Path, *args: str) -> tuple[int, list[dict]]:
+def run(home: Path, *args: str) -> tuple[int, list[dict[str, Any]]]:
     result = CliRunner().invoke(main, list(args), env={"FACEWISE_HOME": str(home)})
     return result.exit_code, [json.loads(x) for x in result.stdout.splitlines() if x.strip()]
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from facewise.cli.main import main
+from facewise.errors import FacewiseError
 from testdata import read_csv
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
@@ -20,7 +22,7 @@ DECISION_KEYS = {
 }
 
 
-def run(home: Path, *args: str) -> tuple[int, list[dict]]:
+def run(home: Path, *args: str) -> tuple[int, list[dict[str, Any]]]:
     result = CliRunner().invoke(main, list(args), env={"FACEWISE_HOME": str(home)})
     return result.exit_code, [json.loads(x) for x in result.stdout.splitlines() if x.strip()]
 
@@ -77,8 +79,6 @@ def test_many_images_and_folders_in_one_run(
     assert stranger["decision"]["person"] is None and not stranger["decision"]["accepted"]
     assert stranger["decision"]["fpir_at_score"] > 0.01
     # the exit code is the first failing input's (the corrupt file), after every input ran
-    from facewise.errors import FacewiseError
-
     codes = {cls.code: cls.exit_code for cls in _subclasses(FacewiseError)}
     assert code == codes[by_path[str(corrupt)]["error"]["code"]] != 0
 
@@ -103,7 +103,7 @@ def test_human_output_reads_the_score(home: tuple[Path, dict[str, list[Path]]]) 
     assert "a stranger scores this high 1 time in" in result.output
 
 
-def _subclasses(cls: type) -> list[type]:
+def _subclasses(cls: type[FacewiseError]) -> list[type[FacewiseError]]:
     out = [cls]
     for sub in cls.__subclasses__():
         out += _subclasses(sub)

@@ -101,7 +101,12 @@ def tab(browser: Any, server: Any) -> Iterator[Tab]:
     page = context.new_page()
     page.set_default_timeout(SLOW)
     seen = Tab(page)
-    page.on("dialog", lambda d: (seen.dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(d: Any) -> None:
+        seen.dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", on_dialog)
     page.on("pageerror", lambda e: seen.errors.append(str(e)))
     page.goto("/")
     yield seen

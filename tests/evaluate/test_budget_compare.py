@@ -37,7 +37,9 @@ def test_budget_tiers_pick_the_best_that_fits(budget_run: Run) -> None:
         assert best["config"] == top["config"] and best["accuracy"] == top["accuracy"]
 
 
-def test_compare_differences_are_paired(compare_run: Run, scores: list[dict], lfw: Path) -> None:
+def test_compare_differences_are_paired(
+    compare_run: Run, scores: list[dict[str, str]], lfw: Path
+) -> None:
     d = compare_run.data
     names = [s["name"] for s in d["systems"]]
     assert names[:2] == ["dlib-resnet / hog+mtcnn / flip", "dlib-resnet / hog+mtcnn / no flip"]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from facewise.compare import threshold
+from facewise.engine import Engine
 from facewise.evaluate.cache import embed_images, resolve_pipeline
 from facewise.evaluate.datasets import load_manifest
 
@@ -18,8 +19,8 @@ pytestmark = [pytest.mark.models, pytest.mark.data]
 
 
 def test_per_group_rates_from_the_pair_scores(
-    fairness_run: Run, scores: list[dict], lfw: Path, engine
-) -> None:  # type: ignore[no-untyped-def]
+    fairness_run: Run, scores: list[dict[str, str]], lfw: Path, engine: Engine
+) -> None:
     d = fairness_run.data
     gender = {r["path"]: r["gender"] for r in rows(lfw / "manifest.csv") if r["gender"]}
     assert d["threshold"] == threshold(engine.space, "fmr")  # the deployed threshold

@@ -25,7 +25,7 @@ def test_identify_matches_a_brute_force_search(
     [emb] = embed_images(manifest.root, manifest.paths, [resolve_pipeline()], cache_dir=eval_cache)
     assert emb.computed == 0  # everything came from the command's cache
     v = emb.vectors[emb.rows(manifest.paths)]
-    ok = ~np.isnan(v).any(axis=1)
+    ok = np.asarray(~np.isnan(v).any(axis=1))  # (N,) bool
     by: dict[str, list[int]] = {}
     for i, who in enumerate(manifest.identities):
         if ok[i]:

@@ -4,6 +4,7 @@ same numbers as the command's --json output."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -15,19 +16,22 @@ RUNS = ["verify_run", "identify_run", "fairness_run", "robustness_run", "budget_
 
 
 @pytest.mark.parametrize("name", RUNS)
-def test_report_opens_with_its_plots(name: str, request, browser) -> None:  # type: ignore[no-untyped-def]
+def test_report_opens_with_its_plots(
+    name: str, request: pytest.FixtureRequest, browser: Any
+) -> None:
     run: Run = request.getfixturevalue(name)
     assert run.data["report"] == str(run.report)
     page = browser.new_page()
     blocked: list[str] = []
-    page.route(
-        "**/*",
-        lambda route: (
-            (blocked.append(route.request.url), route.abort())
-            if not route.request.url.startswith(("file:", "data:"))
-            else route.continue_()
-        ),
-    )
+
+    def on_route(route: Any) -> None:
+        if not route.request.url.startswith(("file:", "data:")):
+            blocked.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/*", on_route)
     page.goto(run.report.as_uri())
     page.wait_for_load_state("load")
     sizes = page.evaluate(

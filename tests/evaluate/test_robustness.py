@@ -18,7 +18,7 @@ from .conftest import Run
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
 
-def test_robustness_rows(robustness_run: Run, scores: list[dict], lfw: Path) -> None:
+def test_robustness_rows(robustness_run: Run, scores: list[dict[str, str]], lfw: Path) -> None:
     d = robustness_run.data
     pairs = load_pairs(lfw / "pairs.csv").select(limit=100)
     assert d["dataset"]["pairs"] == 100 and d["probes"] == len(set(pairs.path_b))

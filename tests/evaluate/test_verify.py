@@ -48,7 +48,9 @@ def test_reproduces_the_benchmark_accuracy(verify_run: Run) -> None:
     assert d["failed_pairs"] == reference["failures_to_detect"] == 0
 
 
-def test_kfold_matches_an_independent_computation(verify_run: Run, scores: list[dict]) -> None:
+def test_kfold_matches_an_independent_computation(
+    verify_run: Run, scores: list[dict[str, str]]
+) -> None:
     s = np.array([float(r["score"]) for r in scores])
     y = np.array([r["same_identity"] == "1" for r in scores])
     f = np.array([int(r["fold"]) for r in scores])
@@ -62,7 +64,7 @@ def test_kfold_matches_an_independent_computation(verify_run: Run, scores: list[
     assert [p["accuracy"] for p in d["per_fold"]] == pytest.approx(accs, abs=1e-12)
 
 
-def test_tar_at_far_and_eer_from_the_scores(verify_run: Run, scores: list[dict]) -> None:
+def test_tar_at_far_and_eer_from_the_scores(verify_run: Run, scores: list[dict[str, str]]) -> None:
     d = verify_run.data
     s = np.array([float(r["score"]) for r in scores])
     y = np.array([r["same_identity"] == "1" for r in scores])

@@ -4,6 +4,7 @@ models do with real faces is tested in tests/gallery."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,16 @@ def engine() -> Any:
 
 
 @pytest.fixture
-def gallery(tmp_path: Path, engine: Any) -> Any:
+def gallery(tmp_path: Path, engine: Any) -> Iterator[Gallery]:
     g = Gallery(tmp_path / "home", engine)
     yield g
     g.close()
+
+
+def home_of(gallery: Gallery) -> Path:
+    """The folder of a local gallery (``Gallery.home`` is None only on Milvus)."""
+    assert gallery.home is not None
+    return gallery.home
 
 
 def enroll_people(gallery: Gallery, people: range, photos: int = 2) -> None:
@@ -69,7 +76,7 @@ def test_open_set_decisions(gallery: Gallery) -> None:
     d = known[0].decision
     assert d.gallery_size == 30 and d.fmr is not None and d.fpir_at_score is not None
     assert d.fmr <= d.fpir_at_score <= 0.01
-    small = Gallery(gallery.home.parent / "small", gallery.engine)
+    small = Gallery(home_of(gallery).parent / "small", gallery.engine)
     enroll_people(small, range(3))
     assert small.threshold() < gallery.threshold()  # more people searched, a higher bar
     small.close()
@@ -88,13 +95,13 @@ def test_index_cache_is_rebuilt_when_missing_or_corrupt(gallery: Gallery) -> Non
     enroll_people(gallery, range(6))
     before = gallery.identify(face_png(3, 7))[0].candidates
     gallery.close()
-    cache = gallery.home / "index.bin"
+    cache = home_of(gallery) / "index.bin"
     assert cache.is_file()
     cache.write_bytes(cache.read_bytes()[:100])  # truncated
-    with Gallery(gallery.home, gallery.engine) as g:
+    with Gallery(home_of(gallery), gallery.engine) as g:
         assert g.identify(face_png(3, 7))[0].candidates == before
     cache.unlink()
-    with Gallery(gallery.home, gallery.engine) as g:
+    with Gallery(home_of(gallery), gallery.engine) as g:
         assert g.identify(face_png(3, 7))[0].candidates == before
 
 
@@ -104,19 +111,19 @@ def test_forget_leaves_no_copy_of_the_vectors_on_disk(gallery: Gallery) -> None:
     _, _, vectors, _ = gallery.store.vectors(person=victim)
     secrets = [v.tobytes() for v in vectors]
     gallery.identify(face_png(2, 9))  # the index cache file now holds the vectors too
-    on_disk = b"".join(p.read_bytes() for p in gallery.home.iterdir() if p.is_file())
+    on_disk = b"".join(p.read_bytes() for p in home_of(gallery).iterdir() if p.is_file())
     assert any(s in on_disk for s in secrets), "test premise: the vectors were on disk"
     receipt = gallery.forget(victim, actor="test")
     assert receipt["removed_samples"] == 3 and receipt["verified"]
     assert receipt["reprobe"]["probes"] == 3 and receipt["reprobe"]["matched_forgotten_person"] == 0
     gallery.close()
-    for path in gallery.home.rglob("*"):
+    for path in home_of(gallery).rglob("*"):
         if path.is_file():
             data = path.read_bytes()
             for s in secrets:
                 assert s not in data, f"{path.name} still holds an erased vector"
                 assert s[:32] not in data, f"{path.name} still holds part of an erased vector"
-    with Gallery(gallery.home, gallery.engine) as reopened:
+    with Gallery(home_of(gallery), gallery.engine) as reopened:
         assert verify_receipt(reopened, receipt)[0]
         assert not verify_receipt(reopened, {**receipt, "removed_samples": 1})[0]
         [after] = reopened.identify(face_png(2, 9))
@@ -141,7 +148,7 @@ def test_another_embedding_space_is_refused(gallery: Gallery, tmp_path: Path) ->
 
             return dataclasses.replace(super().space, model="fake-2")
 
-    other = Gallery(gallery.home, Engine(detector=FakeDetector(), embedder=Wider(), flip=False))
+    other = Gallery(home_of(gallery), Engine(detector=FakeDetector(), embedder=Wider(), flip=False))
     with pytest.raises(EmbeddingSpaceMismatch):
         other.enroll("p0", [face_png(0, 3)], consent="c", actor="test")
     with pytest.raises(EmbeddingSpaceMismatch):

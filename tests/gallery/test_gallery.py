@@ -6,6 +6,7 @@ tests/fast/test_gallery_plumbing.py."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,11 @@ from testdata import read_csv
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
+People = dict[str, list[Path]]  # a name and its photos
+
 
 @pytest.fixture(scope="module")
-def lfw_people(lfw: Path) -> dict[str, list[Path]]:
+def lfw_people(lfw: Path) -> People:
     """LFW people with at least 4 photos, 6 of them, photos sorted."""
     by: dict[str, list[Path]] = {}
     for row in read_csv(lfw / "manifest.csv"):
@@ -34,7 +37,7 @@ def engine() -> Engine:
 
 
 @pytest.fixture
-def gallery(tmp_path: Path, engine: Engine) -> Gallery:
+def gallery(tmp_path: Path, engine: Engine) -> Iterator[Gallery]:
     g = Gallery(tmp_path / "home", engine)
     yield g
     g.close()
@@ -46,7 +49,9 @@ def enrol_all(gallery: Gallery, people: dict[str, list[Path]], n: int = 2) -> No
         assert result.enrolled == n, result.skipped
 
 
-def test_identify_known_and_unknown_people(gallery: Gallery, lfw_people, lfw: Path) -> None:  # type: ignore[no-untyped-def]
+def test_identify_known_and_unknown_people(
+    gallery: Gallery, lfw_people: People, lfw: Path
+) -> None:
     enrol_all(gallery, lfw_people)
     correct = 0
     for name, photos in lfw_people.items():
@@ -61,8 +66,8 @@ def test_identify_known_and_unknown_people(gallery: Gallery, lfw_people, lfw: Pa
 
 
 def test_resubmitted_images_are_skipped_and_multi_face_photos_refused(
-    gallery: Gallery, lfw_people, group_photo: Path, no_face_photo: Path
-) -> None:  # type: ignore[no-untyped-def]
+    gallery: Gallery, lfw_people: People, group_photo: Path, no_face_photo: Path
+) -> None:
     name, photos = next(iter(lfw_people.items()))
     assert gallery.enrol(name, photos[:2], consent="c").enrolled == 2
     again = gallery.enrol(name, [photos[0], group_photo, no_face_photo], consent="c")
@@ -74,11 +79,11 @@ def test_resubmitted_images_are_skipped_and_multi_face_photos_refused(
 
 def test_templates_best_and_mean_rank_the_right_person(
     tmp_path: Path,
-    engine: Engine,  # type: ignore[no-untyped-def]
-    lfw_people,
+    engine: Engine,
+    lfw_people: People,
 ) -> None:
     for template in ("best", "mean"):
-        g = Gallery(tmp_path / template, engine, template=template)  # type: ignore[arg-type]
+        g = Gallery(tmp_path / template, engine, template=template)
         enrol_all(g, lfw_people, n=3)
         hits = sum(
             g.identify(photos[3])[0].candidates[0].person == name
@@ -88,9 +93,12 @@ def test_templates_best_and_mean_rank_the_right_person(
         g.close()
 
 
-def test_another_embedding_space_is_refused(gallery: Gallery, lfw_people, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_another_embedding_space_is_refused(
+    gallery: Gallery, lfw_people: People, tmp_path: Path
+) -> None:
     enrol_all(gallery, lfw_people)
     gallery.close()
+    assert gallery.home is not None  # a local gallery
     other = Gallery(gallery.home, Engine(embedder="facenet"))
     name, photos = next(iter(lfw_people.items()))
     with pytest.raises(EmbeddingSpaceMismatch):
@@ -104,7 +112,7 @@ def test_another_embedding_space_is_refused(gallery: Gallery, lfw_people, tmp_pa
 def test_enrol_folder_is_resumable(
     tmp_path: Path,
     engine: Engine,
-    lfw_people,  # type: ignore[no-untyped-def]
+    lfw_people: People,
     executor: str,
 ) -> None:
     from facewise.gallery.batch import enrol_folder
@@ -133,7 +141,9 @@ def test_enrol_folder_is_resumable(
     g.close()
 
 
-def test_the_same_gallery_on_milvus_lite(tmp_path: Path, engine: Engine, lfw_people) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_gallery_on_milvus_lite(
+    tmp_path: Path, engine: Engine, lfw_people: People
+) -> None:
     pytest.importorskip("milvus_lite")
     g = Gallery(f"milvus-lite:///{tmp_path}/gallery.db", engine)
     enrol_all(g, lfw_people)
@@ -147,7 +157,7 @@ def test_the_same_gallery_on_milvus_lite(tmp_path: Path, engine: Engine, lfw_peo
     g.close()
 
 
-def test_quality_floor_refuses_poor_enrolment_photos(tmp_path: Path, lfw_people) -> None:  # type: ignore[no-untyped-def]
+def test_quality_floor_refuses_poor_enrolment_photos(tmp_path: Path, lfw_people: People) -> None:
     import cv2
     from PIL import Image
 

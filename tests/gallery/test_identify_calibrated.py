@@ -8,14 +8,17 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
-from facewise import Engine
+from facewise import Engine, Face
 from facewise.gallery import Gallery
 from facewise.gallery.records import NewSample
 from testdata import read_csv
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
+
+Vectors = dict[str, list[npt.NDArray[np.float32]]]  # a person's embeddings, by name
 
 
 @pytest.fixture(scope="module")
@@ -28,16 +31,21 @@ def photos(lfw: Path) -> dict[str, list[Path]]:
     return {p: sorted(by[p]) for p in names}
 
 
+def vector_of(face: Face) -> npt.NDArray[np.float32]:
+    assert face.embedding is not None  # Engine.embed embeds every face it returns
+    return face.embedding.vector
+
+
 @pytest.fixture(scope="module")
-def vectors(photos: dict[str, list[Path]], engine: Engine) -> dict[str, list[np.ndarray]]:
+def vectors(photos: dict[str, list[Path]], engine: Engine) -> Vectors:
     """The first two photos' embeddings of each person (largest face)."""
-    out = {}
+    out: Vectors = {}
     for name, paths in photos.items():
-        out[name] = [engine.embed(p, largest=True)[0].embedding.vector for p in paths[:2]]
+        out[name] = [vector_of(engine.embed(p, largest=True)[0]) for p in paths[:2]]
     return out
 
 
-def _enrol(gallery: Gallery, vectors: dict[str, list[np.ndarray]], names: list[str]) -> None:
+def _enrol(gallery: Gallery, vectors: Vectors, names: list[str]) -> None:
     for name in names:
         sample = NewSample(vectors[name][0], f"{name}-0", "lfw", 1.0, (0, 0, 1, 1))
         gallery.add_samples(name, [sample], [], consent="research test", expires_at=None,
@@ -45,7 +53,7 @@ def _enrol(gallery: Gallery, vectors: dict[str, list[np.ndarray]], names: list[s
 
 
 def test_threshold_rises_with_the_people_searched(
-    tmp_path: Path, engine: Engine, vectors: dict[str, list[np.ndarray]]
+    tmp_path: Path, engine: Engine, vectors: Vectors
 ) -> None:
     names = list(vectors)
     with Gallery(tmp_path / "home", engine, fpir=0.01) as gallery:
@@ -107,7 +115,7 @@ def _iso(moment: dt.datetime) -> str:
 
 
 def test_a_past_expiry_never_breaks_identification(
-    tmp_path: Path, engine: Engine, vectors: dict[str, list[np.ndarray]]
+    tmp_path: Path, engine: Engine, vectors: Vectors
 ) -> None:
     """Issue 16 defect 1: enrolling someone with an expiry in the past made every later
     identify fail (index entries without a template) until a restart."""
@@ -128,7 +136,7 @@ def test_a_past_expiry_never_breaks_identification(
 def test_an_open_gallery_stops_matching_when_a_sample_expires(
     tmp_path: Path,
     engine: Engine,
-    vectors: dict[str, list[np.ndarray]],
+    vectors: Vectors,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Issue 16 defect 3: a running server kept matching samples past their expiry (the
@@ -156,7 +164,7 @@ def test_an_open_gallery_stops_matching_when_a_sample_expires(
 
 
 def test_a_gallery_at_a_sqlite_url(
-    tmp_path: Path, engine: Engine, vectors: dict[str, list[np.ndarray]]
+    tmp_path: Path, engine: Engine, vectors: Vectors
 ) -> None:
     """Issue 10 item 5: ``Gallery("sqlite:///...")`` works as documented: one database file,
     its index cache beside it, the same answers as a gallery folder."""

@@ -14,6 +14,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,14 +84,14 @@ def mkind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def store(kind: str, tmp_path: Path) -> Store:
+def store(kind: str, tmp_path: Path) -> Iterator[Store]:
     s = open_at(kind, tmp_path / "g")
     yield s
     s.close()
 
 
 @pytest.fixture
-def milvus(tmp_path: Path) -> MilvusStore:
+def milvus(tmp_path: Path) -> Iterator[MilvusStore]:
     need("milvus-lite")
     s = MilvusStore(location("milvus-lite", tmp_path / "g"))
     yield s
@@ -98,7 +99,7 @@ def milvus(tmp_path: Path) -> MilvusStore:
 
 
 @pytest.fixture
-def mstore(mkind: str, tmp_path: Path) -> MilvusStore:
+def mstore(mkind: str, tmp_path: Path) -> Iterator[MilvusStore]:
     """A Milvus store: on Milvus Lite, or on the real server."""
     s = open_at(mkind, tmp_path / "g")
     yield s
@@ -106,8 +107,10 @@ def mstore(mkind: str, tmp_path: Path) -> MilvusStore:
 
 
 def add(store: Store, name: str, *seeds: int, expires: str | None = None) -> list[int]:
-    return store.add_samples(name, SPACE, [sample(s) for s in seeds], consent="signed form",
-                             enrolled_by="tester", expires_at=expires)
+    ids: list[int] = store.add_samples(name, SPACE, [sample(s) for s in seeds],
+                                       consent="signed form", enrolled_by="tester",
+                                       expires_at=expires)
+    return ids
 
 
 def test_enrol_people_with_consent_and_provenance(store: Store) -> None:

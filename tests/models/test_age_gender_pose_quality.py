@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from facewise import Engine, InvalidInput
@@ -14,28 +16,34 @@ from facewise.analyzers.age_gender import AgeGenderAnalyzer, age_expectation
 from facewise.analyzers.pose import MEAN_SHAPE, MIRROR_PAIRS, PoseAnalyzer
 from facewise.analyzers.quality import QualityAnalyzer, error_versus_discard
 from facewise.io import load_image
-from facewise.types import BBox, Detection
+from facewise.types import BBox, Detection, Image
 from testdata import dataset, read_csv
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
 
-def whole(image: np.ndarray) -> Detection:
+def whole(image: Image) -> Detection:
     h, w = image.shape[:2]
     return Detection(BBox(0.0, 0.0, float(w), float(h)), 1.0, None, "none")
 
 
-def largest(engine: Engine, image: np.ndarray) -> Detection:
+def largest(engine: Engine, image: Image) -> Detection:
     found = engine.detector.detect(image)
     assert found, "no face detected"
     return max(found, key=lambda d: d.bbox.area)
+
+
+def u8(image: npt.NDArray[Any]) -> Image:
+    """A cv2 result: uint8 like its input (cv2's stubs type it as any numeric array)."""
+    assert image.dtype == np.uint8
+    return image.astype(np.uint8, copy=False)
 
 
 # ------------------------------------------------------------------ age and gender
 
 
 @pytest.fixture(scope="module")
-def utkface(engine: Engine) -> list[tuple[dict[str, str], dict]]:
+def utkface(engine: Engine) -> list[tuple[dict[str, str], dict[str, Any]]]:
     """Every 12th UTKFace dev image (213 of 2,548, all age bins), analysed the way
     ``Engine.analyze`` does it: the detected face, or the whole chip when none is found."""
     folder = dataset("age_gender/utkface_subset")
@@ -66,7 +74,7 @@ def test_reproduces_the_package_exactly(face_photo: Path) -> None:
 
 
 def test_gender_accuracy_and_age_error_on_utkface(
-    utkface: list[tuple[dict[str, str], dict]],
+    utkface: list[tuple[dict[str, str], dict[str, Any]]],
 ) -> None:
     # Measured on all 2,548 dev images: gender 0.867, age MAE 7.44 (targets 0.90 / 7.0 are
     # missed because a fifth of this stratified set is under 10, where gender is near chance,
@@ -85,13 +93,13 @@ def test_gender_accuracy_and_age_error_on_utkface(
 
 
 def test_age_range_holds_the_true_age_about_80_percent_of_the_time(
-    utkface: list[tuple[dict[str, str], dict]],
+    utkface: list[tuple[dict[str, str], dict[str, Any]]],
 ) -> None:
     inside = [a["age_range"][0] <= float(r["age"]) <= a["age_range"][1] for r, a in utkface]
     assert 0.7 <= np.mean(inside) <= 0.95  # dev 0.845 (0.824 on the half not fitted); here 0.81
 
 
-def test_children_get_child_ages(utkface: list[tuple[dict[str, str], dict]]) -> None:
+def test_children_get_child_ages(utkface: list[tuple[dict[str, str], dict[str, Any]]]) -> None:
     kids = [a["age"] for r, a in utkface if float(r["age"]) <= 10]
     assert len(kids) >= 25
     # all dev images aged <= 10: median prediction 4.0, 88% under 15 (this subset: 43, 3.3, 86%)
@@ -152,7 +160,7 @@ def test_an_upright_frontal_face_reads_near_zero(engine: Engine, face_photo: Pat
         image, cv2.getRotationMatrix2D((125, 125), -15, 1.0), (250, 250),
         borderMode=cv2.BORDER_REPLICATE,
     )  # fmt: skip
-    rolled = PoseAnalyzer().analyze(tilted, largest(engine, tilted))["pose"]
+    rolled = PoseAnalyzer().analyze(u8(tilted), largest(engine, u8(tilted)))["pose"]
     # cv2's negative angle turns the image clockwise: the eye on the image's right goes down
     assert rolled["roll"] - pose["roll"] == pytest.approx(15, abs=4)
 
@@ -167,9 +175,10 @@ def test_quality_drops_for_blurred_and_downscaled_copies(engine: Engine, face_ph
     original = analyzer.analyze(image, det)
     assert original["quality"] > 0.9
     # the same face box on copies that the dlib ResNet misses 18-37% of genuine pairs on
-    blurred = analyzer.analyze(cv2.GaussianBlur(image, (0, 0), 4), det)
+    blurred = analyzer.analyze(u8(cv2.GaussianBlur(image, (0, 0), 4)), det)
     small = cv2.resize(image, (31, 31), interpolation=cv2.INTER_AREA)
-    coarse = analyzer.analyze(cv2.resize(small, (250, 250), interpolation=cv2.INTER_LINEAR), det)
+    upscaled = cv2.resize(small, (250, 250), interpolation=cv2.INTER_LINEAR)
+    coarse = analyzer.analyze(u8(upscaled), det)
     for worse in (blurred, coarse):
         assert worse["quality"] < original["quality"] - 0.3
         assert worse["quality_factors"]["sharpness"] < 0.7
@@ -177,7 +186,7 @@ def test_quality_drops_for_blurred_and_downscaled_copies(engine: Engine, face_ph
     s = 62 / 250
     b = det.bbox
     shrunk = Detection(BBox(b.x1 * s, b.y1 * s, b.x2 * s, b.y2 * s), det.score, None, "hog")
-    tiny = analyzer.analyze(cv2.resize(image, (62, 62), interpolation=cv2.INTER_AREA), shrunk)
+    tiny = analyzer.analyze(u8(cv2.resize(image, (62, 62), interpolation=cv2.INTER_AREA)), shrunk)
     assert tiny["quality"] < original["quality"] - 0.3
     assert tiny["quality_factors"]["size"] < 0.5
 

@@ -6,6 +6,7 @@ core model; the service starts without the optional analysis models."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,9 +71,14 @@ def test_the_embedder_loads_the_cached_graph(cache_home: Path, monkeypatch: pyte
 
     first = Engine(embedder="dlib-resnet", detector="hog").embed(face_photo, largest=True)
     assert list(cache_home.glob("dlib-resnet-*.onnx"))
-    calls = []
+    calls: list[str | os.PathLike[str]] = []
     real = dlib_onnx.convert
-    monkeypatch.setattr(dlib_onnx, "convert", lambda p: calls.append(p) or real(p))
+
+    def counted(p: str | os.PathLike[str]) -> bytes:
+        calls.append(p)
+        return real(p)
+
+    monkeypatch.setattr(dlib_onnx, "convert", counted)
     second = Engine(embedder="dlib-resnet", detector="hog").embed(face_photo, largest=True)
     assert not calls
     assert first[0].embedding is not None and second[0].embedding is not None

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from facewise import Engine
 from facewise.io import load_image
 from facewise.registry import create_detector
 from facewise.settings import Settings
@@ -46,7 +47,9 @@ def test_recall_on_annotated_scenes(voc: Path, name: str, floor: float) -> None:
     assert false_pos <= 3, f"{name}: {false_pos} detections match no annotated face"
 
 
-def test_every_detection_has_five_landmarks_inside_its_box(engine, group_photo: Path) -> None:
+def test_every_detection_has_five_landmarks_inside_its_box(
+    engine: Engine, group_photo: Path
+) -> None:
     found = engine.detect(group_photo)
     assert len(found) >= 5
     for det in found:

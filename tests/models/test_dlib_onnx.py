@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from dlib import face_recognition_model_v1
+    from onnxruntime import InferenceSession
 
 dlib = pytest.importorskip("dlib")
 frm = pytest.importorskip("face_recognition_models")
@@ -29,14 +34,14 @@ def dat_path() -> Path:
 
 
 @pytest.fixture(scope="module")
-def session(dat_path: Path) -> ort.InferenceSession:
+def session(dat_path: Path) -> InferenceSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2
     return ort.InferenceSession(convert(dat_path), opts, providers=["CPUExecutionProvider"])
 
 
 @pytest.fixture(scope="module")
-def recognizer(dat_path: Path) -> dlib.face_recognition_model_v1:
+def recognizer(dat_path: Path) -> face_recognition_model_v1:
     return dlib.face_recognition_model_v1(str(dat_path))
 
 
@@ -73,8 +78,8 @@ def _to_nchw(chips: list[np.ndarray]) -> np.ndarray:
 
 @pytest.mark.data
 def test_descriptors_match_dlib(
-    session: ort.InferenceSession,
-    recognizer: dlib.face_recognition_model_v1,
+    session: InferenceSession,
+    recognizer: face_recognition_model_v1,
     chips: list[np.ndarray],
 ) -> None:
     expected = np.array([recognizer.compute_face_descriptor(c) for c in chips], dtype=np.float32)
@@ -94,14 +99,14 @@ def test_descriptors_match_dlib(
 
 
 @pytest.mark.data
-def test_batch_rows_are_independent(session: ort.InferenceSession, chips: list[np.ndarray]) -> None:
+def test_batch_rows_are_independent(session: InferenceSession, chips: list[np.ndarray]) -> None:
     x = _to_nchw(chips)
     (batched,) = session.run([OUTPUT_NAME], {INPUT_NAME: x})
     (single,) = session.run([OUTPUT_NAME], {INPUT_NAME: x[2:3]})
     np.testing.assert_allclose(single[0], batched[2], atol=1e-5)
 
 
-def test_graph_signature(session: ort.InferenceSession) -> None:
+def test_graph_signature(session: InferenceSession) -> None:
     (inp,) = session.get_inputs()
     (out,) = session.get_outputs()
     assert inp.name == INPUT_NAME

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pytest
 
-from facewise.types import BBox, Detection
+from facewise import Engine
+from facewise.types import BBox, Detection, Image
+
+if TYPE_CHECKING:
+    from facewise.analyzers.mesh import MeshAnalyzer
+    from facewise.analyzers.pose import PoseAnalyzer
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
@@ -15,12 +21,13 @@ pytestmark = [pytest.mark.models, pytest.mark.data]
 CORRESPONDING = [(33, 36), (263, 45), (1, 30), (61, 48), (291, 54), (152, 8)]
 
 
-def _largest(engine, image):  # type: ignore[no-untyped-def]
+def _largest(engine: Engine, image: Image) -> Detection:
     return max(engine.detect(image), key=lambda d: d.bbox.area)
 
 
-def test_mesh_agrees_with_dlib_68_on_lfw(engine, lfw: Path) -> None:
-    mesh, pose = engine.analyzer("mesh"), engine.analyzer("pose")
+def test_mesh_agrees_with_dlib_68_on_lfw(engine: Engine, lfw: Path) -> None:
+    mesh = cast("MeshAnalyzer", engine.analyzer("mesh"))
+    pose = cast("PoseAnalyzer", engine.analyzer("pose"))
     errors = []
     for path in sorted((lfw / "images").glob("*/*_0001.jpg"))[:30]:
         image = engine.load_image(path)
@@ -38,8 +45,8 @@ def test_mesh_agrees_with_dlib_68_on_lfw(engine, lfw: Path) -> None:
     assert max(errors) < 0.25
 
 
-def test_mirrored_face_mirrors_the_mesh(engine, face_photo: Path) -> None:
-    mesh = engine.analyzer("mesh")
+def test_mirrored_face_mirrors_the_mesh(engine: Engine, face_photo: Path) -> None:
+    mesh = cast("MeshAnalyzer", engine.analyzer("mesh"))
     image = engine.load_image(face_photo)
     mirrored = np.ascontiguousarray(image[:, ::-1])
     a, _ = mesh.mesh(image, _largest(engine, image))
@@ -51,15 +58,15 @@ def test_mirrored_face_mirrors_the_mesh(engine, face_photo: Path) -> None:
     assert abs((width - 1 - a[33, 0]) - b[263, 0]) < 4.0
 
 
-def test_no_face_in_the_region_gives_no_mesh(engine, no_face_photo: Path) -> None:
+def test_no_face_in_the_region_gives_no_mesh(engine: Engine, no_face_photo: Path) -> None:
     image = engine.load_image(no_face_photo)
     h, w = image.shape[:2]
     region = Detection(BBox(w * 0.3, h * 0.3, w * 0.6, h * 0.6), 1.0, None, "test")
-    points, score = engine.analyzer("mesh").mesh(image, region)
+    points, score = cast("MeshAnalyzer", engine.analyzer("mesh")).mesh(image, region)
     assert points is None and score < 0.5
 
 
-def test_analyze_mesh_on_a_group_photo(engine, group_photo: Path) -> None:
+def test_analyze_mesh_on_a_group_photo(engine: Engine, group_photo: Path) -> None:
     faces = engine.analyze(group_photo, what=["mesh"])
     assert len(faces) >= 5
     for face in faces:

@@ -4,19 +4,22 @@ the session's Engine (models load once), with a key of each scope."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import Api, make_keys, settings_for
 
 from facewise.server.app import create_app
 
+from .server_helpers import Api, make_keys, settings_for
+
 
 @pytest.fixture(scope="session")
-def make_api(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def make_api(
+    engine: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Api]]:
     """Start an app on a fresh home with the given setting changes (stopped at session end)."""
     started: list[TestClient] = []
 
@@ -34,7 +37,7 @@ def make_api(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 @pytest.fixture(scope="session")
-def api(make_api: Any) -> Api:
+def api(make_api: Callable[..., Api]) -> Api:
     return make_api("api")
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from facewise.server.keys import KeyStore
@@ -21,6 +22,13 @@ class Api:
     client: TestClient
     home: Path
     keys: dict[str, str]  # "admin", "enrol", "read", "revoked" -> the key
+
+    @property
+    def app(self) -> FastAPI:
+        """The app under test (TestClient types it as any ASGI app)."""
+        app = self.client.app
+        assert isinstance(app, FastAPI)
+        return app
 
     def auth(self, who: str = "admin") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[who]}"}

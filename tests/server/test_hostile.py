@@ -6,13 +6,15 @@ import asyncio
 import base64
 import struct
 import zlib
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import Api, assert_no_leak
 
 from facewise.server.app import create_app
+
+from .server_helpers import Api, assert_no_leak
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
@@ -143,8 +145,8 @@ def test_a_50mb_body_is_refused_before_it_is_read(api: Api, engine: Any) -> None
     assert declared.headers["connection"] == "close"
 
     # at the ASGI level: how much of the body does the app pull before it answers?
-    app = create_app(api.client.app.state.services.settings, engine=engine)
-    app.state.services = api.client.app.state.services
+    app = create_app(api.app.state.services.settings, engine=engine)
+    app.state.services = api.app.state.services
 
     async def run(headers: list[tuple[bytes, bytes]]) -> tuple[int, int, bytes]:
         pulled = 0
@@ -154,9 +156,9 @@ def test_a_50mb_body_is_refused_before_it_is_read(api: Api, engine: Any) -> None
             pulled += 1
             return {"type": "http.request", "body": b"\0" * MB, "more_body": pulled < 50}
 
-        sent: list[dict[str, Any]] = []
+        sent: list[MutableMapping[str, Any]] = []
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
         scope = {
@@ -170,7 +172,7 @@ def test_a_50mb_body_is_refused_before_it_is_read(api: Api, engine: Any) -> None
         body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
         return sent[0]["status"], pulled, body
 
-    limit = api.client.app.state.services.settings.max_request_bytes
+    limit = api.app.state.services.settings.max_request_bytes
     status, pulled, body = asyncio.run(
         run([(b"content-type", b"application/json"), (b"content-length", str(50 * MB).encode())])
     )
@@ -192,7 +194,7 @@ def test_unexpected_errors_are_500_without_details(
     from facewise.errors import InvalidInput, ModelError
 
     home = api.home
-    app = create_app(api.client.app.state.services.settings, engine=engine)
+    app = create_app(api.app.state.services.settings, engine=engine)
 
     @app.get("/boom")
     def boom() -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import Api
+
+from .server_helpers import Api
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 

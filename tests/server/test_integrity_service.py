@@ -9,7 +9,7 @@ import asyncio
 import getpass
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,10 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_helpers import Api, assert_no_leak
 
 from facewise.cli.main import main
+
+from .server_helpers import Api, assert_no_leak
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
@@ -31,7 +32,7 @@ def files(*paths: Path, field: str = "images") -> list[tuple[str, tuple[str, byt
 
 
 @pytest.fixture(scope="module")
-def api(make_api: Any) -> Api:
+def api(make_api: Callable[..., Api]) -> Api:
     return make_api("integrity")  # a gallery of its own: these tests forget and merge people
 
 
@@ -45,7 +46,7 @@ def hold_detection(api: Api, monkeypatch: pytest.MonkeyPatch) -> tuple[threading
                                                                        threading.Event]:
     """Make the next enrolment stop inside face detection until ``release`` is set (it sets
     ``entered`` when it gets there): the window in which a slow add-samples request runs."""
-    gallery = api.client.app.state.services.gallery
+    gallery = api.app.state.services.gallery
     real = gallery.sample_from
     entered, release = threading.Event(), threading.Event()
 
@@ -117,7 +118,7 @@ def test_concurrent_uploads_of_one_photo_store_it_once(
 ) -> None:
     chavez = lfw_people["Hugo_Chavez"]
     create(api, "Twice", chavez[0])
-    gallery = api.client.app.state.services.gallery
+    gallery = api.app.state.services.gallery
     real, both = gallery.sample_from, threading.Barrier(2)
 
     def together(*args: Any, **kwargs: Any) -> Any:
@@ -239,7 +240,7 @@ def test_any_json_body_on_any_route_is_never_5xx(api: Api, route: tuple[str, str
 
 
 def test_a_chunked_multipart_body_over_the_limit_is_413(api: Api) -> None:
-    app = api.client.app
+    app = api.app
     limit = app.state.services.settings.max_request_bytes
     part = (b'--xx\r\nContent-Disposition: form-data; name="images"; filename="a.jpg"\r\n'
             b"Content-Type: image/jpeg\r\n\r\n")
@@ -253,9 +254,9 @@ def test_a_chunked_multipart_body_over_the_limit_is_413(api: Api) -> None:
             chunk = part if pulled == 1 else b"\0" * MB
             return {"type": "http.request", "body": chunk, "more_body": pulled < 60}
 
-        sent: list[dict[str, Any]] = []
+        sent: list[MutableMapping[str, Any]] = []
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
         scope = {

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from server_helpers import Api, settings_for
 
 from facewise.cli.main import main
 from facewise.server.app import create_app
+
+from .server_helpers import Api, settings_for
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
@@ -41,7 +42,8 @@ def multipart(parts: list[tuple[str, str]]) -> tuple[bytes, str]:
 def cli_json(home: Path, *args: str) -> dict[str, Any]:
     result = CliRunner().invoke(main, [*args, "--json"], env={"FACEWISE_HOME": str(home)})
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout.splitlines()[0])
+    first: dict[str, Any] = json.loads(result.stdout.splitlines()[0])
+    return first
 
 
 # --- system ---------------------------------------------------------------------------------------
@@ -340,15 +342,15 @@ def test_enrol_refusals(
                                                    "images": [b64(photo)]})
     assert by_json.status_code == 201 and by_json.json()["skipped"] == []
     assert by_json.json()["enrolled"] == 1
-    for body, status in (
+    for payload, status in (
         ({"name": "R2", "consent": "consent", "images": [b64(photo)], "extra": 1}, 422),
         ({"name": "R2", "consent": "consent", "images": []}, 422),
         ({"name": "R2", "consent": "consent", "images": ["not base64!"]}, 400),
         ({"name": "R2", "consent": "consent", "images": "abc"}, 422),
         ({"name": 5, "consent": "consent", "images": [b64(photo)]}, 422),
     ):
-        response = api.call("POST", "/v1/people", json=body)
-        assert response.status_code == status, (body, response.text)
+        response = api.call("POST", "/v1/people", json=payload)
+        assert response.status_code == status, (payload, response.text)
     unknown_query = api.call("GET", "/v1/people?colour=red")
     assert unknown_query.status_code == 422 and "colour" in unknown_query.json()["message"]
     assert api.call("POST", "/v1/identify?top=0", files=files(photo, field="image")).status_code \

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
-from server_helpers import Api, assert_no_leak
 
 from facewise.server.app import create_app
 from facewise.settings import Settings
+
+from .server_helpers import Api, assert_no_leak
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 

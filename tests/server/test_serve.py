@@ -115,10 +115,10 @@ def test_served_on_loopback_with_health_and_limits(server: dict[str, Any]) -> No
             b"Authorization: Bearer " + keys["read"].encode() + b"\r\n"
             b"Content-Length: 52428800\r\n\r\n"
         )
-        reply = b""
+        raw = b""
         while chunk := sock.recv(4096):  # the server closes the connection after the 413
-            reply += chunk
-        reply = reply.decode()
+            raw += chunk
+        reply = raw.decode()
     assert reply.startswith("HTTP/1.1 413") and '"code":"request_too_large"' in reply
     for leak in ("Traceback", "/work/", "site-packages", str(server["home"])):
         assert leak not in reply

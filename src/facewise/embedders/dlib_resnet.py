@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewise import models
+from facewise.align.base import Aligner
 from facewise.align.dlib_chip import DlibChipAligner
 from facewise.embedders.base import space_for
 from facewise.lazy import Lazy
@@ -29,7 +30,7 @@ class DlibResnetEmbedder:
     def __init__(self, *, runtime: Literal["onnx", "dlib"] = "onnx", threads: int = 0) -> None:
         self.runtime = runtime
         self.threads = threads
-        self.aligner = DlibChipAligner(150, 0.25)
+        self.aligner: Aligner = DlibChipAligner(150, 0.25)
         self._model = Lazy(self._load)
         self._lock = threading.Lock()
 

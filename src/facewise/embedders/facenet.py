@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewise import models
+from facewise.align.base import Aligner
 from facewise.align.margin_crop import MarginCropAligner
 from facewise.embedders.base import space_for
 from facewise.lazy import Lazy
@@ -29,7 +30,7 @@ class FacenetEmbedder:
     detector = "mtcnn"
 
     def __init__(self) -> None:
-        self.aligner = MarginCropAligner(160, 0.15)
+        self.aligner: Aligner = MarginCropAligner(160, 0.15)
         self._net = Lazy(self._load)
         self._lock = threading.Lock()  # a cv2.dnn.Net is not safe to share between threads
 
