@@ -54,7 +54,8 @@ def resolve(url: str) -> Target:
         token = ""
         if parts.username:
             token = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        uri, query = f"http://{parts.hostname}:{parts.port}", parts.query
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        uri, query = f"http://{host}:{parts.port}", parts.query
     else:
         raise InvalidInput(f"{url!r} is not a Milvus URL (milvus://host:port or "
                            "milvus-lite:///path/file.db)")
