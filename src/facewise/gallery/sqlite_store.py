@@ -396,12 +396,8 @@ class SqliteStore:
         """Delete a person and every sample of theirs; returns the removed sample ids."""
         with self._write() as db:
             person = self.require(name)
-            ids = [
-                r[0]
-                for r in db.execute(
-                    "SELECT id FROM samples WHERE person_id = ?", (person.id,)
-                ).fetchall()
-            ]
+            rows = db.execute("SELECT id FROM samples WHERE person_id = ?", (person.id,))
+            ids = [r[0] for r in rows.fetchall()]
             db.execute("DELETE FROM samples WHERE person_id = ?", (person.id,))
             db.execute("DELETE FROM people WHERE id = ?", (person.id,))
             self._audit(db, actor, action, person.name, {"samples": len(ids), **(details or {})})
@@ -410,16 +406,9 @@ class SqliteStore:
     def purge_expired(self, *, actor: str, now: str | None = None) -> list[int]:
         now = now or utc_now()
         with self._write() as db:
-            ids = [
-                r[0]
-                for r in db.execute(
-                    "SELECT id FROM samples WHERE expires_at IS NOT NULL AND expires_at <= ?",
-                    (now,),
-                ).fetchall()
-            ]
-            db.execute(
-                "DELETE FROM samples WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
-            )
+            expired = "FROM samples WHERE expires_at IS NOT NULL AND expires_at <= ?"
+            ids = [r[0] for r in db.execute(f"SELECT id {expired}", (now,)).fetchall()]
+            db.execute(f"DELETE {expired}", (now,))
             self._audit(db, actor, "purge-expired", "*", {"samples": len(ids), "before": now})
         return ids
 
@@ -462,8 +451,4 @@ class SqliteStore:
             for r in self._rows(sql, args)
         ]
 
-
-def _check_name(name: str) -> None:
-    """Raise unless ``name`` follows the name rule (:func:`facewise.gallery.names.person_name`)."""
-    person_name(name)
 
