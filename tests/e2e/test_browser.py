@@ -8,6 +8,7 @@ LFW holds only two photos of Aaron Sorkin, so the person enrolled and recognised
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -86,6 +87,11 @@ class Tab:
         return [
             t.strip() for t in self.page.locator("#identify-result .face-name").all_inner_texts()
         ]
+
+
+_SHOTS = os.environ.get("FACEWISE_SCREENSHOTS")
+SCREENSHOTS = Path(_SHOTS) if _SHOTS else None
+"""Where to save screenshots of the page for a person to look at (unset: none are taken)."""
 
 
 def expect(actual: Any) -> Any:
@@ -194,6 +200,15 @@ def test_enrol_identify_verify_forget_audit(tab: Tab, server: Any, photos: Photo
     canvas = page.locator("#identify-result canvas")
     expect(canvas).to_have_attribute("aria-label", "The photo with faces marked: 1. Adam Sandler")
     assert canvas_colour_pixels(page, GREEN) > 100
+    # the score read as a rate for this gallery, not a bare number
+    odds = page.locator("#identify-result .odds")
+    expect(odds).to_contain_text("against this gallery of 2 people about 1 time in")
+    if SCREENSHOTS:
+        for width in (1280, 360):
+            page.set_viewport_size({"width": width, "height": 900})
+            section = page.locator("section", has=page.locator("#identify-result"))
+            section.screenshot(path=str(SCREENSHOTS / f"identify-{width}.png"))
+        page.set_viewport_size({"width": 1024, "height": 800})
 
     # someone never enrolled: unknown, drawn as such
     tab.identify(photos.stranger)
