@@ -29,7 +29,8 @@ SAMPLES = 4
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+    out: np.ndarray = (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+    return out
 
 
 class Data:
@@ -68,7 +69,8 @@ def exact(data: Data) -> VectorIndex:
 
 
 def _owner_of(data: Data, ids: np.ndarray) -> np.ndarray:
-    return data.owner[(ids - 11) // 5]
+    owners: np.ndarray = data.owner[(ids - 11) // 5]
+    return owners
 
 
 def test_synthetic_data_is_clustered(data: Data) -> None:
@@ -185,7 +187,7 @@ def test_the_matrix_grows_by_a_bounded_spare(data: Data, monkeypatch: pytest.Mon
     index.add(data.ids[2000:2001], data.vectors[2000:2001])
     assert len(index._store.vectors) == 2000 + 100 + 64  # type: ignore[attr-defined]
     index.add(data.ids[2001:2500], data.vectors[2001:2500])
-    assert len(index._store.vectors) == 2500  # the request, when more than the spare
+    assert len(index._store.vectors) == 2500  # type: ignore[attr-defined]  # no spare: asked for more
     assert np.array_equal(index.search(data.probes[:50], 1)[1],
                           build_index(data.ids[:2500], data.vectors[:2500], dim=DIM,
                                       kind="exact").search(data.probes[:50], 1)[1])
@@ -312,7 +314,8 @@ def test_concurrent_searches(ivf: VectorIndex, data: Data) -> None:
     want = ivf.search(data.probes[:64], 5)[1]
 
     def one(i: int) -> np.ndarray:
-        return ivf.search(data.probes[i : i + 1], 5)[1][0]
+        row: np.ndarray = ivf.search(data.probes[i : i + 1], 5)[1][0]
+        return row
 
     with ThreadPoolExecutor(8) as pool:
         got = np.stack(list(pool.map(one, range(64))))
