@@ -180,7 +180,7 @@ def test_copy_false_takes_the_arrays_over(kind: str, data: Data) -> None:
 
 
 def test_the_matrix_grows_by_a_bounded_spare(data: Data, monkeypatch: pytest.MonkeyPatch) -> None:
-    import facewise.gallery.index as mod
+    import facewise.gallery.index.base as mod
 
     monkeypatch.setattr(mod, "_SPARE_BYTES", 100 * DIM * 4)  # 100 spare rows at most
     index = build_index(data.ids[:2000], data.vectors[:2000], dim=DIM, kind="exact")

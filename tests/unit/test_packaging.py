@@ -127,7 +127,7 @@ def expect(extra, action):
         ("fastapi", "server", "import facewise.server.app"),
         ("matplotlib", "eval", "require('matplotlib.figure')"),
         ("h5py", "analysis", "from facewise.analyzers.expression import convert; convert('x.h5')"),
-        ("faiss", "scale", "from facewise.gallery.index import _faiss; _faiss()"),
+        ("faiss", "scale", "from facewise.gallery.index.base import _faiss; _faiss()"),
         ("pymilvus", "milvus", "from facewise.gallery.stores import open_store; "
                                "open_store('milvus://127.0.0.1:1')"),
         ("milvus_lite", "milvus", "from facewise.gallery.stores import open_store; "
@@ -221,7 +221,7 @@ import logging
 import numpy as np
 from facewise.gallery import index
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
-index.EXACT_LIMIT = 50
+index.base.EXACT_LIMIT = 50  # where the rule lives
 rng = np.random.default_rng(0)
 v = rng.normal(size=(120, 8)).astype(np.float32)
 v /= np.linalg.norm(v, axis=1, keepdims=True)

@@ -141,7 +141,7 @@ class LiveIndex:
             index = load_index(self.index_path, generation=generation, space_key=key)
             if index is None or len(index) != len(ids):  # a sample expired: fewer live ids
                 dim = vectors.shape[1] if vectors.size else self.dim
-                index = build_index(ids, vectors, dim=dim)
+                index = build_index(ids, vectors, dim=dim, copy=False)  # fresh arrays
                 save_index(index, self.index_path, generation=generation, space_key=key)
             self._view = _local_view(index, dict(zip(ids.tolist(), owners.tolist(), strict=True)),
                                      mean_templates(owners, vectors, quality))
