@@ -395,7 +395,9 @@ def test_a_folder_refusing_writes_means_no_cache(cache_home: Path,
     def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
         raise PermissionError(13, "Permission denied", str(cache_home))
 
-    monkeypatch.setattr(cache.tempfile, "mkstemp", refuse)
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)  # what files.atomic_write calls
     build = Builder()
     with caplog.at_level(logging.INFO, logger="facewise.models.cache"):
         for _ in range(2):

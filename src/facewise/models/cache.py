@@ -20,10 +20,11 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from facewise.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -79,18 +80,7 @@ def _write(path: Path, header: dict[str, object], payload: bytes) -> bool:
         if created:
             folder.chmod(0o700)  # mkdir's mode is masked by the umask
         meta = {**header, "bytes": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(MAGIC + json.dumps(meta, sort_keys=True).encode() + b"\n")
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, [MAGIC + json.dumps(meta, sort_keys=True).encode() + b"\n", payload])
     except OSError as exc:
         log.info("graph cache folder %s is not writable (%s): no cache", folder, exc)
         return False

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewise.errors import InvalidInput
+from facewise.files import atomic_write
 from facewise.gallery.index import base
 from facewise.gallery.index.base import (
     _FORMAT,
@@ -103,25 +101,8 @@ def save_index(index: VectorIndex, path: Path, *, generation: int, space_key: st
             "payload_sha256": digest.hexdigest(),
         }
         head = json.dumps(header, sort_keys=True).encode()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(_MAGIC + len(head).to_bytes(4, "little") + head)
-                for section in sections:
-                    fh.write(section)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic_write(path, [_MAGIC + len(head).to_bytes(4, "little") + head, *sections],
+                     sync_folder=True)
 
 
 class _Reject(Exception):
