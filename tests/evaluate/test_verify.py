@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from facewise.evaluate.verify import FARS
@@ -17,7 +18,9 @@ from .conftest import ROOT_BENCH, Run, cli, rows
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
 
-def brute_force_kfold(scores: np.ndarray, same: np.ndarray, folds: np.ndarray) -> list[float]:
+def brute_force_kfold(
+    scores: npt.NDArray[np.float64], same: npt.NDArray[np.bool_], folds: npt.NDArray[np.int_]
+) -> list[float]:
     """For each fold: try every decision on the other folds' pairs (midpoints between distinct
     finite scores and both ends), keep the middle one of the best, score the held-out fold."""
     accs = []

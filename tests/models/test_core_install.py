@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from facewise import models
@@ -38,11 +39,11 @@ def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache"
 
 
-def _vectors(graph: bytes, chips: np.ndarray) -> np.ndarray:
+def _vectors(graph: bytes, chips: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     import onnxruntime as ort
 
     session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
-    out: np.ndarray = session.run(None, {dlib_onnx.INPUT_NAME: chips})[0]
+    out: npt.NDArray[np.float32] = session.run(None, {dlib_onnx.INPUT_NAME: chips})[0]
     return out
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 if TYPE_CHECKING:
@@ -46,14 +47,14 @@ def recognizer(dat_path: Path) -> face_recognition_model_v1:
 
 
 @pytest.fixture(scope="module")
-def chips() -> list[np.ndarray]:
+def chips() -> list[npt.NDArray[np.uint8]]:
     """Aligned 150x150x3 uint8 RGB chips of the first LFW images with exactly one face."""
     manifest = LFW / "manifest.csv"
     if not manifest.is_file():
         pytest.skip(f"LFW (grayscale) dataset not found at {LFW}")
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
-    out: list[np.ndarray] = []
+    out: list[npt.NDArray[np.uint8]] = []
     with manifest.open(newline="") as f:
         for row in csv.DictReader(f):
             img = dlib.load_rgb_image(str(LFW / row["path"]))
@@ -72,7 +73,7 @@ def chips() -> list[np.ndarray]:
     return out
 
 
-def _to_nchw(chips: list[np.ndarray]) -> np.ndarray:
+def _to_nchw(chips: list[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
     return np.stack([c.transpose(2, 0, 1) for c in chips]).astype(np.float32)
 
 
@@ -80,7 +81,7 @@ def _to_nchw(chips: list[np.ndarray]) -> np.ndarray:
 def test_descriptors_match_dlib(
     session: InferenceSession,
     recognizer: face_recognition_model_v1,
-    chips: list[np.ndarray],
+    chips: list[npt.NDArray[np.uint8]],
 ) -> None:
     expected = np.array([recognizer.compute_face_descriptor(c) for c in chips], dtype=np.float32)
     (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: _to_nchw(chips)})
@@ -99,7 +100,9 @@ def test_descriptors_match_dlib(
 
 
 @pytest.mark.data
-def test_batch_rows_are_independent(session: InferenceSession, chips: list[np.ndarray]) -> None:
+def test_batch_rows_are_independent(
+    session: InferenceSession, chips: list[npt.NDArray[np.uint8]]
+) -> None:
     x = _to_nchw(chips)
     (batched,) = session.run([OUTPUT_NAME], {INPUT_NAME: x})
     (single,) = session.run([OUTPUT_NAME], {INPUT_NAME: x[2:3]})

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from facewise import EmbeddingSpaceMismatch, Engine, NoFaceFound
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.models, pytest.mark.data]
 
 def fold_scores(
     engine: Engine, lfw: Path, pairs: list[dict[str, str]]
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     cache: dict[str, object] = {}
 
     def face(rel: str):  # type: ignore[no-untyped-def]

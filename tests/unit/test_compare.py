@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from facewise.compare import similarity, space_key, threshold
@@ -18,7 +19,7 @@ DLIB = EmbeddingSpace(
 )
 
 
-def unit(seed: int, dim: int = 128) -> np.ndarray:
+def unit(seed: int, dim: int = 128) -> npt.NDArray[np.float32]:
     v = np.random.default_rng(seed).normal(size=dim).astype(np.float32)
     return v / np.linalg.norm(v)
 

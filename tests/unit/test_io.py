@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from PIL import Image as PILImage
 from PIL import ImageFile
@@ -24,7 +25,7 @@ from facewise.settings import Settings
 H, W = 24, 32
 
 
-def _rgb() -> np.ndarray:
+def _rgb() -> npt.NDArray[np.uint8]:
     """A (24, 32, 3) uint8 image with smooth gradients (JPEG-friendly) and distinct channels."""
     y, x = np.mgrid[0:H, 0:W]
     return np.stack([x * 8, y * 10, 255 - x * 4], axis=2).astype(np.uint8)
@@ -50,7 +51,7 @@ def _png(width: int, height: int, bit_depth: int, color_type: int, idat: bytes) 
     )
 
 
-def _check(out: np.ndarray, height: int = H, width: int = W) -> None:
+def _check(out: npt.NDArray[np.generic], height: int = H, width: int = W) -> None:
     assert isinstance(out, np.ndarray)
     assert out.dtype == np.uint8
     assert out.shape == (height, width, 3)
@@ -533,7 +534,7 @@ def test_array_uint16_and_float() -> None:
         (np.full((4, 4), np.nan), "float64"),
     ],
 )
-def test_bad_arrays(arr: np.ndarray, needle: str) -> None:
+def test_bad_arrays(arr: npt.NDArray[np.generic], needle: str) -> None:
     with pytest.raises(InvalidInput, match=needle) as info:
         load_image(arr)
     assert type(info.value) is InvalidInput
