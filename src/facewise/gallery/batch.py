@@ -163,12 +163,14 @@ def _ray(
             num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False
         )
     try:
+        blocks = max(1, min(len(todo), 4 * workers))
         items = ray.data.from_items(
-            [{"person": p, "path": str(path)} for p, path in todo],
-            override_num_blocks=max(1, min(len(todo), 4 * workers)),
+            [{"person": p, "path": str(path)} for p, path in todo], override_num_blocks=blocks
         )
+        # no more tasks than blocks: Ray could not run them, and warns when asked to
         mapped = items.map(
-            lambda row: embed_file(settings, row["person"], row["path"]), concurrency=workers
+            lambda row: embed_file(settings, row["person"], row["path"]),
+            concurrency=min(workers, blocks),
         )
         yield from mapped.iter_rows()
     finally:
