@@ -91,10 +91,11 @@ def test_the_protocols_run_without_matplotlib() -> None:
             assert 0.5 < d["accuracy"] <= 1 and "accuracy_ci95" in d and "scores" not in d
             assert "matplotlib" not in sys.modules
             assert not [m for m in sys.modules if m.startswith("facewise.evaluate.reports")]
+            from facewise.extras import MissingExtra
             try:
                 result.report()
-            except ModuleNotFoundError as exc:
-                assert "matplotlib" in str(exc)
+            except MissingExtra as exc:  # named, with the extra that brings it
+                assert "matplotlib" in str(exc) and "facewise[eval]" in str(exc), str(exc)
             else:
                 raise AssertionError("the report drew its plots without matplotlib")
             print("ok")
