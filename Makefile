@@ -46,6 +46,7 @@ milvus-server: $(MILVUS_SERVER)/.installed
 
 test: setup $(CHROMIUM) milvus-server
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src tests
 	$(BIN)/python -m pytest -q
 
@@ -64,6 +65,7 @@ check-install:
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src tests
 
 # The peer (face_recognition) lives only in the benchmark environment: --no-deps, same dlib-bin.

@@ -88,30 +88,39 @@ def main() -> None:
         "",
         "| run | median s | min s | max s |",
         "|---|---|---|---|",
-        *(f"| {name} | {statistics.median(t):.2f} | {min(t):.2f} | {max(t):.2f} |"
-          for name, t in rows),
+        *(
+            f"| {name} | {statistics.median(t):.2f} | {min(t):.2f} | {max(t):.2f} |"
+            for name, t in rows
+        ),
         "",
         f"Saved per process by a hit: {m - h:.2f} s ({(m - h) / m:.0%}) against a miss"
-        + (f", {statistics.median(before) - h:.2f} s against the code before"
-           if before else "")
+        + (f", {statistics.median(before) - h:.2f} s against the code before" if before else "")
         + "; median of the paired differences (same repetition): "
         + f"{statistics.median(x - y for x, y in zip(miss, hit, strict=True)):.2f} s vs a miss"
-        + (f", {statistics.median(x - y for x, y in zip(before, hit, strict=True)):.2f} s "
-           "vs before" if before else "")
+        + (
+            f", {statistics.median(x - y for x, y in zip(before, hit, strict=True)):.2f} s "
+            "vs before"
+            if before
+            else ""
+        )
         + ". Every run printed identical JSON.",
     ]
     print("\n".join(lines))
-    path = write_result("cold_start", "\n".join(lines), {
-        "command": " ".join(["facewise", "verify", PAIR[0], PAIR[1], "--json"]),
-        "repeat": args.repeat,
-        "miss_s": miss,
-        "hit_s": hit,
-        "before_s": before,
-        "median_miss_s": m,
-        "median_hit_s": h,
-        "score": result["score"],
-        "machine": machine(),
-    })
+    path = write_result(
+        "cold_start",
+        "\n".join(lines),
+        {
+            "command": " ".join(["facewise", "verify", PAIR[0], PAIR[1], "--json"]),
+            "repeat": args.repeat,
+            "miss_s": miss,
+            "hit_s": hit,
+            "before_s": before,
+            "median_miss_s": m,
+            "median_hit_s": h,
+            "score": result["score"],
+            "machine": machine(),
+        },
+    )
     print(f"wrote {path}")
 
 

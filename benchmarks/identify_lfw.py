@@ -165,8 +165,9 @@ def through_gallery(
     from facewise.gallery import Gallery
     from facewise.gallery.records import NewSample
 
-    with tempfile.TemporaryDirectory(prefix="facewise-bench-") as home, mock.patch(
-        "facewise.gallery.gallery.nonmated_model", return_value=model
+    with (
+        tempfile.TemporaryDirectory(prefix="facewise-bench-") as home,
+        mock.patch("facewise.gallery.gallery.nonmated_model", return_value=model),
     ):
         g = Gallery(Path(home), Engine(), template=TEMPLATE, fpir=0.01)
         try:
@@ -175,8 +176,14 @@ def through_gallery(
                     NewSample(vectors[i], f"{i:08d}", f"lfw:{i}", 1.0, (0, 0, 1, 1))
                     for i in rows[:photos]
                 ]
-                g.add_samples(person, samples, [], consent="research evaluation",
-                              expires_at=None, enrolled_by="benchmark")
+                g.add_samples(
+                    person,
+                    samples,
+                    [],
+                    consent="research evaluation",
+                    expires_at=None,
+                    enrolled_by="benchmark",
+                )
             s = g.decide(vectors[strangers])
             m = g.decide(vectors[[i for i, _ in mated]])
         finally:
@@ -198,8 +205,9 @@ def run(vectors: np.ndarray, people: list[str], draws: int) -> list[dict[str, An
     rows = []
     for held in (0, 1):
         fit_rows = [i for i in np.flatnonzero(usable) if fold_of(people[i]) != held]
-        model = fit_model(vectors[fit_rows], np.array(people)[fit_rows],
-                          source=f"LFW dev fold {1 - held}")
+        model = fit_model(
+            vectors[fit_rows], np.array(people)[fit_rows], source=f"LFW dev fold {1 - held}"
+        )
         strangers = [r[0] for p, r in by_person.items() if len(r) == 1 and fold_of(p) == held]
         for photos in PHOTOS:
             eligible = [p for p, r in by_person.items() if len(r) > photos]
@@ -216,17 +224,25 @@ def run(vectors: np.ndarray, people: list[str], draws: int) -> list[dict[str, An
                     gallery = {p: by_person[p] for p in take}
                     mated = [(i, k) for k, p in enumerate(take) for i in by_person[p][photos:]]
                     result = simulate(vectors, gallery, photos, mated, strangers, model)
-                    result.update(held_out_fold=held, photos=photos, size=n_eff, draw=draw,
-                                  gallery_from_fit_fold=sum(fold_of(p) != held for p in take))
+                    result.update(
+                        held_out_fold=held,
+                        photos=photos,
+                        size=n_eff,
+                        draw=draw,
+                        gallery_from_fit_fold=sum(fold_of(p) != held for p in take),
+                    )
                     if draw == 0:
                         result["real_gallery"] = through_gallery(
                             vectors, gallery, photos, mated, strangers, people, model
                         )
                     rows.append(result)
-                    print(f"fold {held} photos {photos} N {n_eff} draw {draw}: "
-                          f"FPIR {result['fpir=0.01']['observed_fpir']:.4f} "
-                          f"TPIR {result['fpir=0.01']['tpir']:.3f} "
-                          f"oracle {result['fpir=0.01']['oracle_tpir raw']:.3f}", flush=True)
+                    print(
+                        f"fold {held} photos {photos} N {n_eff} draw {draw}: "
+                        f"FPIR {result['fpir=0.01']['observed_fpir']:.4f} "
+                        f"TPIR {result['fpir=0.01']['tpir']:.3f} "
+                        f"oracle {result['fpir=0.01']['oracle_tpir raw']:.3f}",
+                        flush=True,
+                    )
     return rows
 
 
@@ -234,16 +250,23 @@ def tail_check(vectors: np.ndarray, people: list[str]) -> list[dict[str, float]]
     """How well the fitted tail extrapolates: a table fitted on 5% of all non-mated pairs of
     LFW dev (single photos) predicts the FMR at scores that only the full 18.9M pairs measure."""
     usable = ~np.isnan(vectors).any(axis=1)
-    scores = non_mated_scores(vectors[usable], np.array(people)[usable], template="mean",
-                              samples=1).astype(np.float64)
+    scores = non_mated_scores(
+        vectors[usable], np.array(people)[usable], template="mean", samples=1
+    ).astype(np.float64)
     rng = np.random.default_rng(0)
     table = fit_table(rng.choice(scores, len(scores) // 20, replace=False))
     ordered = np.sort(scores)[::-1]
     out = []
     for fmr in (1e-5, 3e-6, 1e-6):
         at = float(ordered[int(np.ceil(fmr * len(ordered))) - 1])
-        out.append({"measured_fmr": fmr, "score": at, "predicted_fmr": float(table.fmr(at)),
-                    "fitted_down_to": float(10 ** table.log10_fmr[-1])})
+        out.append(
+            {
+                "measured_fmr": fmr,
+                "score": at,
+                "predicted_fmr": float(table.fmr(at)),
+                "fitted_down_to": float(10 ** table.log10_fmr[-1]),
+            }
+        )
     return out
 
 
@@ -258,17 +281,28 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 probes = sum(r["strangers"] for r in group)
                 mated = sum(r["mated"] for r in group)
 
-                def pooled(field: str, group: list[dict[str, Any]] = group, key: str = key,
-                           mated: int = mated) -> float:
+                def pooled(
+                    field: str,
+                    group: list[dict[str, Any]] = group,
+                    key: str = key,
+                    mated: int = mated,
+                ) -> float:
                     return sum(r[key][field] * r["mated"] for r in group) / mated
 
-                table.append({
-                    "photos": photos, "size": n, "people": group[0]["people"], "fpir": fpir,
-                    "observed_fpir": fa / probes, "false_accepts": fa, "stranger_searches": probes,
-                    "tpir": pooled("tpir"),
-                    **{f"oracle_tpir {how}": pooled(f"oracle_tpir {how}") for how in NORMS},
-                    "threshold_mean": float(np.mean([r[key]["threshold"] for r in group])),
-                })
+                table.append(
+                    {
+                        "photos": photos,
+                        "size": n,
+                        "people": group[0]["people"],
+                        "fpir": fpir,
+                        "observed_fpir": fa / probes,
+                        "false_accepts": fa,
+                        "stranger_searches": probes,
+                        "tpir": pooled("tpir"),
+                        **{f"oracle_tpir {how}": pooled(f"oracle_tpir {how}") for how in NORMS},
+                        "threshold_mean": float(np.mean([r[key]["threshold"] for r in group])),
+                    }
+                )
     return table
 
 
@@ -283,17 +317,37 @@ def plot(table: list[dict[str, Any]], path: Path) -> None:
         for photos, colour in zip(PHOTOS, ("tab:blue", "tab:orange"), strict=True):
             rows = [r for r in table if r["fpir"] == fpir and r["photos"] == photos]
             x = [r["people"] for r in rows]
-            axes[0].plot(x, [r["observed_fpir"] for r in rows], style, color=colour, marker="o",
-                         label=f"{photos} photo(s), target {fpir:g}")
-            axes[1].plot(x, [100 * (r["tpir"] - r["oracle_tpir raw"]) for r in rows], style,
-                         color=colour, marker="o", label=f"{photos} photo(s), fpir {fpir:g}")
+            axes[0].plot(
+                x,
+                [r["observed_fpir"] for r in rows],
+                style,
+                color=colour,
+                marker="o",
+                label=f"{photos} photo(s), target {fpir:g}",
+            )
+            axes[1].plot(
+                x,
+                [100 * (r["tpir"] - r["oracle_tpir raw"]) for r in rows],
+                style,
+                color=colour,
+                marker="o",
+                label=f"{photos} photo(s), fpir {fpir:g}",
+            )
         axes[0].axhspan(fpir / 2, fpir * 2, color="grey", alpha=0.12)
-    axes[0].set(xscale="log", yscale="log", xlabel="people in the gallery",
-                ylabel="observed FPIR (strangers accepted)",
-                title="FPIR holds at every size (band: 0.5x-2x target)")
+    axes[0].set(
+        xscale="log",
+        yscale="log",
+        xlabel="people in the gallery",
+        ylabel="observed FPIR (strangers accepted)",
+        title="FPIR holds at every size (band: 0.5x-2x target)",
+    )
     axes[1].axhline(-2, color="red", lw=0.8)
-    axes[1].set(xscale="log", xlabel="people in the gallery",
-                ylabel="TPIR - oracle TPIR (points)", title="Cost of not knowing the strangers")
+    axes[1].set(
+        xscale="log",
+        xlabel="people in the gallery",
+        ylabel="TPIR - oracle TPIR (points)",
+        title="Cost of not knowing the strangers",
+    )
     for ax in axes:
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
@@ -321,19 +375,26 @@ def main() -> None:
             f"({r['false_accepts']} / {r['stranger_searches']}) | {r['tpir']:.3f} | "
             f"{r['oracle_tpir raw']:.3f} | {r[f'oracle_tpir {norm}']:.3f} ({norm}) |"
         )
-    norm_lines = ["| photos | people | fpir | " + " | ".join(NORMS) + " |",
-                  "|---|---|---|" + "---|" * len(NORMS)]
+    norm_lines = [
+        "| photos | people | fpir | " + " | ".join(NORMS) + " |",
+        "|---|---|---|" + "---|" * len(NORMS),
+    ]
     for r in table:
-        norm_lines.append(f"| {r['photos']} | {r['people']} | {r['fpir']:g} | "
-                          + " | ".join(f"{r[f'oracle_tpir {h}']:.3f}" for h in NORMS) + " |")
+        norm_lines.append(
+            f"| {r['photos']} | {r['people']} | {r['fpir']:g} | "
+            + " | ".join(f"{r[f'oracle_tpir {h}']:.3f}" for h in NORMS)
+            + " |"
+        )
     tails = tail_check(vectors, people)
-    tail_lines = ["| measured FMR (all pairs) | at score | predicted from 5% of pairs |",
-                  "|---|---|---|"]
-    tail_lines += [f"| {t['measured_fmr']:.0e} | {t['score']:.4f} | {t['predicted_fmr']:.2e} |"
-                   for t in tails]
+    tail_lines = [
+        "| measured FMR (all pairs) | at score | predicted from 5% of pairs |",
+        "|---|---|---|",
+    ]
+    tail_lines += [
+        f"| {t['measured_fmr']:.0e} | {t['score']:.4f} | {t['predicted_fmr']:.2e} |" for t in tails
+    ]
     real = [r for r in rows if "real_gallery" in r]
-    agree = sum(r["real_gallery"]["false_accepts"] == r["fpir=0.01"]["false_accepts"]
-                for r in real)
+    agree = sum(r["real_gallery"]["false_accepts"] == r["fpir=0.01"]["false_accepts"] for r in real)
     info = machine()
     note = (
         f"LFW grayscale dev ({len(people)} images), facewise default pipeline ({DEFAULT}), "
@@ -344,19 +405,40 @@ def main() -> None:
     plot_path = RESULTS / f"identify_lfw-{info['date']}.png"
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot(table, plot_path)
-    markdown = "\n".join(["# identify_lfw", "", note, "", *lines, "",
-                          "Oracle TPIR by score normalisation:", "", *norm_lines, "",
-                          "Tail extrapolation (fit down to "
-                          f"{tails[0]['fitted_down_to']:.1e}):", "", *tail_lines])
+    markdown = "\n".join(
+        [
+            "# identify_lfw",
+            "",
+            note,
+            "",
+            *lines,
+            "",
+            "Oracle TPIR by score normalisation:",
+            "",
+            *norm_lines,
+            "",
+            f"Tail extrapolation (fit down to {tails[0]['fitted_down_to']:.1e}):",
+            "",
+            *tail_lines,
+        ]
+    )
     print(markdown)
-    print("written", write_result("identify_lfw", markdown,
-                                  {"machine": info, "table": table, "rows": rows,
-                                   "tail_check": tails}))
+    print(
+        "written",
+        write_result(
+            "identify_lfw",
+            markdown,
+            {"machine": info, "table": table, "rows": rows, "tail_check": tails},
+        ),
+    )
     if args.write_thresholds:
         usable = ~np.isnan(vectors).any(axis=1)
-        model = fit_model(vectors[usable], np.array(people)[usable],
-                          source=f"LFW grayscale dev ({int(usable.sum())} images), "
-                          f"{info['date']}, benchmarks/identify_lfw.py")
+        model = fit_model(
+            vectors[usable],
+            np.array(people)[usable],
+            source=f"LFW grayscale dev ({int(usable.sum())} images), "
+            f"{info['date']}, benchmarks/identify_lfw.py",
+        )
         thresholds = json.loads(THRESHOLD_FILE.read_text())
         entry = thresholds[space_key(Engine().space)]
         entry.pop("identify", None)

@@ -62,7 +62,10 @@ def wait_index(client: Any, name: str, rows: int, timeout: float) -> None:
     while time.monotonic() < deadline:
         info = client.describe_index(name, index)
         if int(info.get("indexed_rows", 0)) >= rows and str(info.get("state")) in (
-                "Finished", "3", "IndexState.Finished"):
+            "Finished",
+            "3",
+            "IndexState.Finished",
+        ):
             return
         time.sleep(1.0)
     raise TimeoutError(f"index on {name} not built within {timeout:.0f} s: {info}")
@@ -88,18 +91,37 @@ def fill(store: MilvusStore, gallery: np.ndarray, owner: np.ndarray) -> dict[str
     t0 = time.perf_counter()
     for start in range(1, n_people, BATCH):  # person 0 = id 1 exists (the store's enrolment)
         stop = min(n_people, start + BATCH)
-        client.insert(people, [{"id": i + 1, "name": f"p{i}", "created_at": NOW,
-                                "pad": [0.0, 0.0]} for i in range(start, stop)])
+        client.insert(
+            people,
+            [
+                {"id": i + 1, "name": f"p{i}", "created_at": NOW, "pad": [0.0, 0.0]}
+                for i in range(start, stop)
+            ],
+        )
     t_people = time.perf_counter() - t0
     t0 = time.perf_counter()
     for start in range(1, n, BATCH):
         stop = min(n, start + BATCH)
         vectors = gallery[start:stop].tolist()
-        client.insert(samples, [
-            {"id": i + 1, "vector": vectors[i - start], "person_id": int(owner[i]) + 1,
-             "quality": 0.9, "image_sha256": f"{i:064x}", "source": f"s{i}.jpg",
-             "consent": "benchmark", "enrolled_at": NOW, "enrolled_by": "bench",
-             "expires_at": "", "bbox": "[0, 0, 1, 1]"} for i in range(start, stop)])
+        client.insert(
+            samples,
+            [
+                {
+                    "id": i + 1,
+                    "vector": vectors[i - start],
+                    "person_id": int(owner[i]) + 1,
+                    "quality": 0.9,
+                    "image_sha256": f"{i:064x}",
+                    "source": f"s{i}.jpg",
+                    "consent": "benchmark",
+                    "enrolled_at": NOW,
+                    "enrolled_by": "bench",
+                    "expires_at": "",
+                    "bbox": "[0, 0, 1, 1]",
+                }
+                for i in range(start, stop)
+            ],
+        )
         if start // BATCH % 10 == 0:
             print(f"  inserted {stop:,} / {n:,} ({time.perf_counter() - t0:.0f} s)", flush=True)
     t_insert = time.perf_counter() - t0
@@ -108,12 +130,23 @@ def fill(store: MilvusStore, gallery: np.ndarray, owner: np.ndarray) -> dict[str
     t0 = time.perf_counter()
     for what in ("samples", "people", "meta"):
         client.flush(store._name(what))
-    return {"people_insert_s": t_people, "insert_s": t_insert,
-            "insert_per_s": (n - 1) / t_insert, "flush_s": time.perf_counter() - t0}
+    return {
+        "people_insert_s": t_people,
+        "insert_s": t_insert,
+        "insert_per_s": (n - 1) / t_insert,
+        "flush_s": time.perf_counter() - t0,
+    }
 
 
-def measure(index: str, gallery: np.ndarray, owner: np.ndarray, probes: np.ndarray,
-            truth: np.ndarray, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+def measure(
+    index: str,
+    gallery: np.ndarray,
+    owner: np.ndarray,
+    probes: np.ndarray,
+    truth: np.ndarray,
+    tmp: Path,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     """A fresh server holding only this index: enrol, insert, flush, wait for the index to be
     built on every sealed segment, reload the collection, measure."""
     t0 = time.perf_counter()
@@ -122,9 +155,14 @@ def measure(index: str, gallery: np.ndarray, owner: np.ndarray, probes: np.ndarr
     try:
         url = server.url + "?gallery=bench"
         store = MilvusStore(f"{url}&index={index}")
-        store.add_samples("p0", SPACE, [NewSample(gallery[0], f"{0:064x}", "s0.jpg", 0.9,
-                                                  (0, 0, 1, 1))],
-                          consent="benchmark", enrolled_by="bench", expires_at=None)
+        store.add_samples(
+            "p0",
+            SPACE,
+            [NewSample(gallery[0], f"{0:064x}", "s0.jpg", 0.9, (0, 0, 1, 1))],
+            consent="benchmark",
+            enrolled_by="bench",
+            expires_at=None,
+        )
         filled = fill(store, gallery, owner)
         client, samples = store._client, store._name("samples")
         n = len(gallery)
@@ -143,8 +181,12 @@ def measure(index: str, gallery: np.ndarray, owner: np.ndarray, probes: np.ndarr
         assert count == n, (count, n)
 
         lat = latencies(lambda q: store.search(q[None, :], 5, now=NOW), probes)
-        found = np.concatenate([store.search(probes[i:i + 100], 1, now=NOW)[1][:, 0]
-                                for i in range(0, len(probes), 100)])
+        found = np.concatenate(
+            [
+                store.search(probes[i : i + 100], 1, now=NOW)[1][:, 0]
+                for i in range(0, len(probes), 100)
+            ]
+        )
         recall = float(np.mean(found == truth + 1))  # sample id = row + 1
 
         search_params: dict[str, Any] = {"metric_type": "IP"}
@@ -153,8 +195,7 @@ def measure(index: str, gallery: np.ndarray, owner: np.ndarray, probes: np.ndarr
         elif index.startswith("IVF"):
             search_params["params"] = {"nprobe": 64}
         bare = latencies(lambda q: client_search(store, q, search_params), probes)
-        tops = [store.search(q[None, :], 5, now=NOW)[2][0]
-                for q in probes[:args.template_queries]]
+        tops = [store.search(q[None, :], 5, now=NOW)[2][0] for q in probes[: args.template_queries]]
         tmpl = latencies_list(lambda people: store.templates(people.tolist(), now=NOW), tops)
         rss_after = server.rss_bytes()
         store.close()
@@ -164,12 +205,20 @@ def measure(index: str, gallery: np.ndarray, owner: np.ndarray, probes: np.ndarr
     raw = gallery.nbytes
     insert_s = filled["people_insert_s"] + filled["insert_s"] + filled["flush_s"]
     row = {
-        "index": index, "params": _INDEXES[index], "search_params": search_params.get("params"),
-        "server_start_s": start_s, **filled, "index_wait_after_flush_s": build_s,
-        "insert_flush_build_s": insert_s + build_s, "load_s": load_s,
-        "rss_after_load_mb": _mb(rss), "rss_after_queries_mb": _mb(rss_after),
-        "raw_f32_mb": _mb(raw), "rss_ratio": max(rss, rss_after) / raw,
-        "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+        "index": index,
+        "params": _INDEXES[index],
+        "search_params": search_params.get("params"),
+        "server_start_s": start_s,
+        **filled,
+        "index_wait_after_flush_s": build_s,
+        "insert_flush_build_s": insert_s + build_s,
+        "load_s": load_s,
+        "rss_after_load_mb": _mb(rss),
+        "rss_after_queries_mb": _mb(rss_after),
+        "raw_f32_mb": _mb(raw),
+        "rss_ratio": max(rss, rss_after) / raw,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p99_ms": float(np.percentile(lat, 99)),
         "bare_p50_ms": float(np.percentile(bare, 50)),
         "bare_p99_ms": float(np.percentile(bare, 99)),
         "recall_at_1": recall,
@@ -181,9 +230,14 @@ def measure(index: str, gallery: np.ndarray, owner: np.ndarray, probes: np.ndarr
 
 
 def client_search(store: MilvusStore, q: np.ndarray, params: dict[str, Any]) -> Any:
-    return store._client.search(store._name("samples"), data=[q.tolist()], limit=5,
-                                anns_field="vector", search_params=params,
-                                consistency_level="Session")
+    return store._client.search(
+        store._name("samples"),
+        data=[q.tolist()],
+        limit=5,
+        anns_field="vector",
+        search_params=params,
+        consistency_level="Session",
+    )
 
 
 def latencies_list(fn: Any, items: list[Any]) -> np.ndarray:
@@ -214,11 +268,15 @@ def main() -> None:
     indexes = [x.strip().upper() for x in args.indexes.split(",") if x.strip()]
 
     t0 = time.perf_counter()
-    gallery, owner, probes, _ = generate(face_model(), args.n, args.per_identity, args.queries,
-                                         seed=args.seed)
+    gallery, owner, probes, _ = generate(
+        face_model(), args.n, args.per_identity, args.queries, seed=args.seed
+    )
     truth = exact_top1(gallery, probes)
-    print(f"generated {args.n:,} face-like vectors and exact truth in "
-          f"{time.perf_counter() - t0:.0f} s", flush=True)
+    print(
+        f"generated {args.n:,} face-like vectors and exact truth in "
+        f"{time.perf_counter() - t0:.0f} s",
+        flush=True,
+    )
 
     tmp = Path(args.base) if args.base else Path(tempfile.mkdtemp(prefix="facewise-milvus-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -229,10 +287,12 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    head = ("| index (build params; search params) | insert + flush s (vectors/s) | index built "
-            "after flush s | insert + flush + build s | load s | server RSS MB (x raw f32) | "
-            "p50 / p99 ms, MilvusStore.search top-5 | p50 / p99 ms, bare pymilvus | recall@1 | "
-            "templates(top-5 people) p50 / p99 ms |")
+    head = (
+        "| index (build params; search params) | insert + flush s (vectors/s) | index built "
+        "after flush s | insert + flush + build s | load s | server RSS MB (x raw f32) | "
+        "p50 / p99 ms, MilvusStore.search top-5 | p50 / p99 ms, bare pymilvus | recall@1 | "
+        "templates(top-5 people) p50 / p99 ms |"
+    )
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in rows:
         lines.append(
@@ -243,21 +303,24 @@ def main() -> None:
             f"{max(r['rss_after_load_mb'], r['rss_after_queries_mb']):,.0f} "
             f"({r['rss_ratio']:.2f}x) | {r['p50_ms']:.2f} / {r['p99_ms']:.2f} | "
             f"{r['bare_p50_ms']:.2f} / {r['bare_p99_ms']:.2f} | {r['recall_at_1']:.3f} | "
-            f"{r['templates_p50_ms']:.1f} / {r['templates_p99_ms']:.1f} |")
+            f"{r['templates_p50_ms']:.1f} / {r['templates_p99_ms']:.1f} |"
+        )
     starts = ", ".join(f"{r['server_start_s']:.1f}" for r in rows)
-    md = "\n".join([
-        f"# 1:N on a Milvus 2.3.5 standalone server, {args.n:,} face-like 128-D vectors "
-        f"({machine()['date']})",
-        "",
-        f"One fresh server per index (started in {starts} s), the same vectors inserted "
-        f"through pymilvus into MilvusStore's own collections ({BATCH:,} rows a call), "
-        f"{args.per_identity} samples a person; raw float32 {_mb(gallery.nbytes):,.0f} MB. "
-        f"Batch-1 latencies over {args.queries} probes (MilvusStore.search includes its expiry "
-        f"filter; bare = pymilvus search without a filter), recall@1 against exact numpy "
-        f"search; {machine()['cpus']} CPUs shared with other work.",
-        "",
-        *lines,
-    ])
+    md = "\n".join(
+        [
+            f"# 1:N on a Milvus 2.3.5 standalone server, {args.n:,} face-like 128-D vectors "
+            f"({machine()['date']})",
+            "",
+            f"One fresh server per index (started in {starts} s), the same vectors inserted "
+            f"through pymilvus into MilvusStore's own collections ({BATCH:,} rows a call), "
+            f"{args.per_identity} samples a person; raw float32 {_mb(gallery.nbytes):,.0f} MB. "
+            f"Batch-1 latencies over {args.queries} probes (MilvusStore.search includes its expiry "
+            f"filter; bare = pymilvus search without a filter), recall@1 against exact numpy "
+            f"search; {machine()['cpus']} CPUs shared with other work.",
+            "",
+            *lines,
+        ]
+    )
     print(md)
     data = {"machine": machine(), "args": vars(args), "rows": rows}
     print(f"wrote {write_result('identify_milvus', md, data)}")

@@ -78,8 +78,7 @@ def fit_model(workers: int) -> FaceModel:
     sims = v @ v.T
     same = who[:, None] == who[None, :]
     upper = np.triu(np.ones(sims.shape, dtype=bool), 1)
-    model = FaceModel(means[people].mean(axis=0), _sqrt_psd(between), _sqrt_psd(within), spread,
-                      {})
+    model = FaceModel(means[people].mean(axis=0), _sqrt_psd(between), _sqrt_psd(within), spread, {})
     model.stats = {
         "images": len(v),
         "people": len(names),
@@ -104,18 +103,36 @@ def face_model(workers: int = 2, *, fresh: bool = False) -> FaceModel:
     hundred KB; the LFW embeddings it is fitted to are cached by ``embed_all`` as well)."""
     if _MODEL_CACHE.is_file() and not fresh:
         data = np.load(_MODEL_CACHE, allow_pickle=False)
-        return FaceModel(data["mean"], data["between"], data["within"], data["spread"],
-                         json.loads(str(data["stats"])))
+        return FaceModel(
+            data["mean"],
+            data["between"],
+            data["within"],
+            data["spread"],
+            json.loads(str(data["stats"])),
+        )
     model = fit_model(workers)
     CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez(_MODEL_CACHE, mean=model.mean, between=model.between, within=model.within,
-             spread=model.spread, stats=json.dumps(model.stats))
+    np.savez(
+        _MODEL_CACHE,
+        mean=model.mean,
+        between=model.between,
+        within=model.within,
+        spread=model.spread,
+        stats=json.dumps(model.stats),
+    )
     return model
 
 
-def generate(model: FaceModel, n: int, per_identity: int, n_probes: int, *, seed: int,
-             chunk: int = 50_000, out: np.ndarray | None = None,
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def generate(
+    model: FaceModel,
+    n: int,
+    per_identity: int,
+    n_probes: int,
+    *,
+    seed: int,
+    chunk: int = 50_000,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Face-like vectors: gallery (n, D) float32 L2-normalised, its identity (n,) int64, probes
     (n_probes, D) float32 (fresh samples of enrolled identities), their identity (n_probes,).
 
@@ -151,8 +168,9 @@ def generate(model: FaceModel, n: int, per_identity: int, n_probes: int, *, seed
     return gallery, owner, probes, probe_owner
 
 
-def exact_top1(gallery: np.ndarray, queries: np.ndarray, *, rows: int = 500_000,
-               block: int = 256) -> np.ndarray:
+def exact_top1(
+    gallery: np.ndarray, queries: np.ndarray, *, rows: int = 500_000, block: int = 256
+) -> np.ndarray:
     """Row of each query's best inner product in ``gallery`` (exact), in blocks of ``block``
     queries x ``rows`` gallery rows (512 MB of scores at most)."""
     best = np.full(len(queries), -np.inf, np.float32)
@@ -257,8 +275,11 @@ def _mb(x: float) -> float:
     return float(x) / 2**20
 
 
-def _linear_scans(gallery: np.ndarray, index: Any, probes: np.ndarray,
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _linear_scans(
+    gallery: np.ndarray,
+    index: Any,
+    probes: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Latencies (ms) of the linear scan (interleaved with the index's search on the same probes,
     then the index's) and of face_recognition's ``face_distance`` scan."""
     n = len(gallery)
@@ -271,12 +292,19 @@ def _linear_scans(gallery: np.ndarray, index: Any, probes: np.ndarray,
         if n <= 2_000_000:
             dist = np.linalg.norm(gallery - q, axis=1)
         else:  # the same, in 1M-row blocks: gallery - q in one go would need another 5 GB
-            dist = np.concatenate([np.linalg.norm(gallery[r : r + 1_000_000] - q, axis=1)
-                                   for r in range(0, n, 1_000_000)])
+            dist = np.concatenate(
+                [
+                    np.linalg.norm(gallery[r : r + 1_000_000] - q, axis=1)
+                    for r in range(0, n, 1_000_000)
+                ]
+            )
         np.argpartition(dist, 5)[:5]
 
-    lin, lin_index = paired([linear, lambda q: index.search(q[None, :], 5)], probes,
-                            min(len(probes), max(30, 40_000_000 // n)))
+    lin, lin_index = paired(
+        [linear, lambda q: index.search(q[None, :], 5)],
+        probes,
+        min(len(probes), max(30, 40_000_000 // n)),
+    )
     fr = latencies(fr_style, probes, min(len(probes), max(10, 5_000_000 // n)))
     return lin, lin_index, fr
 
@@ -286,8 +314,9 @@ def run_size(model: FaceModel, n: int, args: argparse.Namespace) -> dict[str, An
     reset_peak()
     rss_base, _ = memory_mb()
     t0 = time.perf_counter()
-    gallery, owner, probes, probe_owner = generate(model, n, args.per_identity, args.queries,
-                                                   seed=args.seed)
+    gallery, owner, probes, probe_owner = generate(
+        model, n, args.per_identity, args.queries, seed=args.seed
+    )
     gen_s = time.perf_counter() - t0
     ids = np.arange(n, dtype=np.int64) * 3 + 1  # sample row ids, not positions
     t0 = time.perf_counter()
@@ -324,26 +353,42 @@ def run_size(model: FaceModel, n: int, args: argparse.Namespace) -> dict[str, An
     recall_mated = float(np.mean(found[mated] == truth[mated]))
     extra: dict[str, Any] = {}
     if isinstance(index, IVFIndex):
-        extra = {"nlist": index.nlist, "nprobe": index.nprobe, "rerank": index.rerank,
-                 "search_threads": index.search_threads, "sweep": [], "grid": []}
+        extra = {
+            "nlist": index.nlist,
+            "nprobe": index.nprobe,
+            "rerank": index.rerank,
+            "search_threads": index.search_threads,
+            "sweep": [],
+            "grid": [],
+        }
         default_nprobe, default_rerank = index.nprobe, index.rerank
         for nprobe in sorted({max(1, default_nprobe // 4), max(1, default_nprobe // 2)}):
             index.nprobe = nprobe
             got = index.search(probes, 1)[1][:, 0]
             wait_quiet(args.quiet_wait)
             few = latencies(lambda q: index.search(q[None, :], 5), probes, min(300, len(probes)))
-            extra["sweep"].append({"nprobe": nprobe, "recall_at_1": float(np.mean(got == truth)),
-                                   "recall_at_1_mated": float(np.mean(got[mated] == truth[mated])),
-                                   "p50_ms": float(np.median(few))})
+            extra["sweep"].append(
+                {
+                    "nprobe": nprobe,
+                    "recall_at_1": float(np.mean(got == truth)),
+                    "recall_at_1_mated": float(np.mean(got[mated] == truth[mated])),
+                    "p50_ms": float(np.median(few)),
+                }
+            )
         for cell in args.grid:  # other (nprobe, rerank) settings, for the record
             index.nprobe, index.rerank = cell
             got = index.search(probes, 1)[1][:, 0]
             wait_quiet(args.quiet_wait)
             few = latencies(lambda q: index.search(q[None, :], 5), probes, min(300, len(probes)))
-            extra["grid"].append({"nprobe": index.nprobe, "rerank": index.rerank,
-                                  "recall_at_1": float(np.mean(got == truth)),
-                                  "p50_ms": float(np.median(few)),
-                                  "p99_ms": float(np.percentile(few, 99))})
+            extra["grid"].append(
+                {
+                    "nprobe": index.nprobe,
+                    "rerank": index.rerank,
+                    "recall_at_1": float(np.mean(got == truth)),
+                    "p50_ms": float(np.median(few)),
+                    "p99_ms": float(np.percentile(few, 99)),
+                }
+            )
         index.nprobe, index.rerank = default_nprobe, default_rerank
         other = 1 if index.search_threads > 1 else 2
         index.search_threads, default = other, index.search_threads
@@ -459,8 +504,13 @@ def _grid(text: str) -> list[tuple[int, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=_sizes, nargs="+", default=[[10_000, 100_000, 1_000_000]],
-                        help="gallery sizes, comma- or space-separated (e.g. 1000000,10000000)")
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        nargs="+",
+        default=[[10_000, 100_000, 1_000_000]],
+        help="gallery sizes, comma- or space-separated (e.g. 1000000,10000000)",
+    )
     parser.add_argument("--queries", type=int, default=1000, help="batch-1 probes per size")
     parser.add_argument("--per-identity", type=int, default=1, help="gallery samples a person")
     parser.add_argument("--kind", default="auto", choices=["auto", "exact", "ivf"])
@@ -468,46 +518,67 @@ def main() -> None:
     parser.add_argument("--enrol-single", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2, help="processes to embed LFW (no cache)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--grid", type=_grid, default=[],
-                        help="extra IVF settings to measure, NPROBE:RERANK,... (for the record)")
-    parser.add_argument("--quiet-wait", type=float, default=180.0,
-                        help="seconds to wait at most for a quiet machine before each timing")
-    parser.add_argument("--index-dir", default=None,
-                        help="where to write the index files (kept); default a temporary folder")
+    parser.add_argument(
+        "--grid",
+        type=_grid,
+        default=[],
+        help="extra IVF settings to measure, NPROBE:RERANK,... (for the record)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=180.0,
+        help="seconds to wait at most for a quiet machine before each timing",
+    )
+    parser.add_argument(
+        "--index-dir",
+        default=None,
+        help="where to write the index files (kept); default a temporary folder",
+    )
     args = parser.parse_args()
     args.sizes = [n for group in args.sizes for n in group]
 
     model = face_model(args.workers)
     st = model.stats
-    print(f"fitted to {st['images']} LFW images, {st['people_with_2plus']} people with >= 2: "
-          f"genuine cos real {st['real_genuine_cos'][0]:.3f}±{st['real_genuine_cos'][1]:.3f} / "
-          f"synthetic {st['synthetic_genuine_cos'][0]:.3f}±{st['synthetic_genuine_cos'][1]:.3f}; "
-          f"impostor real {st['real_impostor_cos'][0]:.3f}±{st['real_impostor_cos'][1]:.3f} / "
-          f"synthetic {st['synthetic_impostor_cos'][0]:.3f}±{st['synthetic_impostor_cos'][1]:.3f}",
-          flush=True)
+    print(
+        f"fitted to {st['images']} LFW images, {st['people_with_2plus']} people with >= 2: "
+        f"genuine cos real {st['real_genuine_cos'][0]:.3f}±{st['real_genuine_cos'][1]:.3f} / "
+        f"synthetic {st['synthetic_genuine_cos'][0]:.3f}±{st['synthetic_genuine_cos'][1]:.3f}; "
+        f"impostor real {st['real_impostor_cos'][0]:.3f}±{st['real_impostor_cos'][1]:.3f} / "
+        f"synthetic {st['synthetic_impostor_cos'][0]:.3f}±{st['synthetic_impostor_cos'][1]:.3f}",
+        flush=True,
+    )
     rows = []
     for n in args.sizes:
         row = run_size(model, n, args)
         rows.append(row)
         print(f"{n}: {row}", flush=True)
 
-    head = ("| gallery | index | build s | memory MB (x raw f32) | enrol/s batch / single | "
-            "p50 ms | p99 ms | recall@1 (mated) | linear `gallery @ q` p50 ms | "
-            "speed-up: p50s / interleaved | face_distance p50 ms | identity rank-1 |")
+    head = (
+        "| gallery | index | build s | memory MB (x raw f32) | enrol/s batch / single | "
+        "p50 ms | p99 ms | recall@1 (mated) | linear `gallery @ q` p50 ms | "
+        "speed-up: p50s / interleaved | face_distance p50 ms | identity rank-1 |"
+    )
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in rows:
-        kind = r["kind"] + (f" (nlist {r['nlist']}, nprobe {r['nprobe']}, rerank {r['rerank']})"
-                            if r["kind"] == "ivf" else "")
+        kind = r["kind"] + (
+            f" (nlist {r['nlist']}, nprobe {r['nprobe']}, rerank {r['rerank']})"
+            if r["kind"] == "ivf"
+            else ""
+        )
         lines.append(
             f"| {r['size']:,} | {kind} | {r['build_s']:.1f} | {r['index_bytes'] / 2**20:,.0f} "
             f"({r['memory_ratio']:.2f}x) | {r['enrol_per_s_batch']:,.0f} / "
             f"{r['enrol_per_s_single']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
             f"{r['recall_at_1']:.3f} ({r['recall_at_1_mated']:.3f}) | {r['linear_p50_ms']:.2f} | "
             f"{r['linear_p50_ms'] / r['p50_ms']:.1f}x / {r['speedup_vs_linear']:.1f}x | "
-            f"{r['fr_distance_p50_ms']:.1f} | {r['identity_rank1_exact']:.3f} |")
-    mem_head = ("| gallery | raw f32 MB | RSS steady after build MB (x raw) | RSS peak, generate + "
-                "build MB (x raw) | index loaded from its file, RSS MB (x raw) | index file MB | "
-                "save s | load s | generate s | exact truth s |")
+            f"{r['fr_distance_p50_ms']:.1f} | {r['identity_rank1_exact']:.3f} |"
+        )
+    mem_head = (
+        "| gallery | raw f32 MB | RSS steady after build MB (x raw) | RSS peak, generate + "
+        "build MB (x raw) | index loaded from its file, RSS MB (x raw) | index file MB | "
+        "save s | load s | generate s | exact truth s |"
+    )
     mem = [mem_head, "|" + "---|" * mem_head.count(" | ") + "---|"]
     for r in rows:
         mem.append(
@@ -517,27 +588,48 @@ def main() -> None:
             f"({r['rss_peak_ratio']:.2f}x) | {r['rss_loaded_index_mb']:,.0f} "
             f"({r['rss_loaded_ratio']:.2f}x) | {r['index_file_bytes'] / 2**20:,.0f} | "
             f"{r['save_s']:.1f} | {r['load_s']:.1f} | {r['generate_s']:.1f} | "
-            f"{r['exact_truth_s']:.1f} |")
-    grids = [f"{r['size']:,}: " + "; ".join(
-        f"nprobe {x['nprobe']} rerank {x['rerank']}: recall@1 {x['recall_at_1']:.3f}, p50 / p99 "
-        f"{x['p50_ms']:.3f} / {x['p99_ms']:.3f} ms" for x in r["grid"])
-        for r in rows if r.get("grid")]
-    sweeps = [f"{r['size']:,}: " + "; ".join(
-        f"nprobe {x['nprobe']}: recall@1 {x['recall_at_1']:.3f} (mated "
-        f"{x['recall_at_1_mated']:.3f}), p50 {x['p50_ms']:.3f} ms" for x in r["sweep"])
+            f"{r['exact_truth_s']:.1f} |"
+        )
+    grids = [
+        f"{r['size']:,}: "
+        + "; ".join(
+            f"nprobe {x['nprobe']} rerank {x['rerank']}: recall@1 {x['recall_at_1']:.3f}, "
+            "p50 / p99 "
+            f"{x['p50_ms']:.3f} / {x['p99_ms']:.3f} ms"
+            for x in r["grid"]
+        )
+        for r in rows
+        if r.get("grid")
+    ]
+    sweeps = [
+        f"{r['size']:,}: "
+        + "; ".join(
+            f"nprobe {x['nprobe']}: recall@1 {x['recall_at_1']:.3f} (mated "
+            f"{x['recall_at_1_mated']:.3f}), p50 {x['p50_ms']:.3f} ms"
+            for x in r["sweep"]
+        )
         + f"; nprobe {r['nprobe']}: recall@1 {r['recall_at_1']:.3f} (mated "
         f"{r['recall_at_1_mated']:.3f}), p50 {r['p50_ms']:.3f} ms"
-        for r in rows if "sweep" in r]
+        for r in rows
+        if "sweep" in r
+    ]
+
     def pct(x: float) -> str:
         return "—" if np.isnan(x) else f"{x:.0%}"
 
-    others = ", ".join(f"{r['size']:,}: {pct(r['other_processes_cpu_share_during_build'])} / "
-                       f"{pct(r['other_processes_cpu_share_while_timing'])}" for r in rows)
-    threads = [f"{r['size']:,}: p50 / p99 {r['p50_ms']:.3f} / {r['p99_ms']:.3f} ms with "
-               f"{r['search_threads']} (default), {r[f'p50_ms_{o}_threads']:.3f} / "
-               f"{r[f'p99_ms_{o}_threads']:.3f} ms with {o}"
-               for r in rows if "search_threads" in r
-               for o in [1 if r["search_threads"] > 1 else 2]]
+    others = ", ".join(
+        f"{r['size']:,}: {pct(r['other_processes_cpu_share_during_build'])} / "
+        f"{pct(r['other_processes_cpu_share_while_timing'])}"
+        for r in rows
+    )
+    threads = [
+        f"{r['size']:,}: p50 / p99 {r['p50_ms']:.3f} / {r['p99_ms']:.3f} ms with "
+        f"{r['search_threads']} (default), {r[f'p50_ms_{o}_threads']:.3f} / "
+        f"{r[f'p99_ms_{o}_threads']:.3f} ms with {o}"
+        for r in rows
+        if "search_threads" in r
+        for o in [1 if r["search_threads"] > 1 else 2]
+    ]
     m = machine()
     notes = [
         f"Face-like 128-D vectors fitted to {st['images']} real dlib embeddings of LFW "
@@ -559,22 +651,43 @@ def main() -> None:
         "bytes (float32 matrix, ids, FAISS codes) over the raw float32 vectors. "
         "Enrol: vectors/s added to the built index "
         f"({args.enrol_batch:,} in one call / {args.enrol_single} one at a time).",
-        *(["Smaller scans (recall@1 over all probes, and over the probes whose exact top-1 is "
-           "their mate): " + " | ".join(sweeps) + "."] if sweeps else []),
-        *(["Other IVF settings (recall@1; batch-1 latency over 300 probes): " + " | ".join(grids)
-           + "."] if grids else []),
+        *(
+            [
+                "Smaller scans (recall@1 over all probes, and over the probes whose exact top-1 is "
+                "their mate): " + " | ".join(sweeps) + "."
+            ]
+            if sweeps
+            else []
+        ),
+        *(
+            [
+                "Other IVF settings (recall@1; batch-1 latency over 300 probes): "
+                + " | ".join(grids)
+                + "."
+            ]
+            if grids
+            else []
+        ),
         "Resident memory (VmRSS / VmHWM of this process, less what it held before the size "
         "began): steady = the generated gallery, which the index takes over "
         "(`build_index(copy=False)`), plus everything the index added; peak = the most it held "
         "while generating, computing exact ground truth (in blocks) and building; loaded = the "
         "index alone, read back from its file after everything else was freed. The file is "
         "read straight after it was written (from the page cache; a cold disk is slower). "
-        "Enrolment's peak (the matrix grows by copying): " + ", ".join(
-            f"{r['size']:,}: {r['rss_peak_enrol_mb']:,.0f} MB" for r in rows) + ". "
+        "Enrolment's peak (the matrix grows by copying): "
+        + ", ".join(f"{r['size']:,}: {r['rss_peak_enrol_mb']:,.0f} MB" for r in rows)
+        + ". "
         "Results after loading the file are identical to before: "
-        + ", ".join(f"{r['size']:,}: {r['same_results_after_load']}" for r in rows) + ".",
-        *(["IVF search threads at batch 1 (the cells scanned in two halves, on two threads or "
-           "one after the other): " + "; ".join(threads) + "."] if threads else []),
+        + ", ".join(f"{r['size']:,}: {r['same_results_after_load']}" for r in rows)
+        + ".",
+        *(
+            [
+                "IVF search threads at batch 1 (the cells scanned in two halves, on two threads or "
+                "one after the other): " + "; ".join(threads) + "."
+            ]
+            if threads
+            else []
+        ),
         "Share of the CPUs used by other processes during the build / while latencies were "
         f"timed: {others} (this machine is shared; the script waits for a quiet second before "
         "each).",
@@ -583,8 +696,9 @@ def main() -> None:
     markdown = "\n".join(["# Identification at scale", "", *lines, "", *mem, "", *notes])
     print()
     print(markdown)
-    target = write_result("identify_scale", markdown,
-                          {"machine": m, "args": vars(args), "model": st, "rows": rows})
+    target = write_result(
+        "identify_scale", markdown, {"machine": m, "args": vars(args), "model": st, "rows": rows}
+    )
     print(f"\nwritten to {target}")
 
 

@@ -58,9 +58,21 @@ def start_server(home: Path, port: int, workers: int, log: Path) -> subprocess.P
     env = {**os.environ, "FACEWISE_HOME": str(home)}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "facewise", "serve", "--port", str(port),
-             "--workers", str(workers), "--log-level", "warning"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "facewise",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 180
     while True:
@@ -90,8 +102,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     by_person = photos()
-    probes = [(name, p) for name, ps in by_person.items() for p in ps[ENROL_FIRST:ENROL_FIRST + 8]]
-    spare = [(name, p) for name, ps in by_person.items() for p in ps[ENROL_FIRST + 8:]]
+    probes = [
+        (name, p) for name, ps in by_person.items() for p in ps[ENROL_FIRST : ENROL_FIRST + 8]
+    ]
+    spare = [(name, p) for name, ps in by_person.items() for p in ps[ENROL_FIRST + 8 :]]
     random.Random(args.seed).shuffle(spare)
     spare_lock = threading.Lock()
 
@@ -110,10 +124,13 @@ def main() -> None:
             auth = {"Authorization": f"Bearer {admin}"}
             for name, ps in by_person.items():
                 response = httpx.post(
-                    f"{url}/v1/people", headers=auth, timeout=120,
+                    f"{url}/v1/people",
+                    headers=auth,
+                    timeout=120,
                     data={"name": name, "consent": "benchmark"},
-                    files=[("images", (p.name, p.read_bytes(), "image/jpeg"))
-                           for p in ps[:ENROL_FIRST]],
+                    files=[
+                        ("images", (p.name, p.read_bytes(), "image/jpeg")) for p in ps[:ENROL_FIRST]
+                    ],
                 )
                 response.raise_for_status()
 
@@ -140,16 +157,16 @@ def main() -> None:
                                 response = http.post(
                                     f"/v1/people/{name}/samples",
                                     data={"consent": "benchmark"},
-                                    files={"images": (photo.name, photo.read_bytes(),
-                                                      "image/jpeg")},
+                                    files={
+                                        "images": (photo.name, photo.read_bytes(), "image/jpeg")
+                                    },
                                 )
                                 kind = "enrol"
                             else:
                                 name, photo = probes[rng.randrange(len(probes))]
                                 response = http.post(
                                     "/v1/identify",
-                                    files={"image": (photo.name, photo.read_bytes(),
-                                                     "image/jpeg")},
+                                    files={"image": (photo.name, photo.read_bytes(), "image/jpeg")},
                                 )
                                 kind = "identify"
                             status = response.status_code
@@ -196,9 +213,11 @@ def main() -> None:
     refused = sum(1 for k, s, _ in records if k == "enrol" and s == 422)
     errors = {
         str(s): n
-        for s, n in sorted(Counter(
-            s for k, s, _ in records if not 200 <= s < 300 and not (k == "enrol" and s == 422)
-        ).items())
+        for s, n in sorted(
+            Counter(
+                s for k, s, _ in records if not 200 <= s < 300 and not (k == "enrol" and s == 422)
+            ).items()
+        )
     }
     latency = {
         kind: [t for k, s, t in records if k == kind and 200 <= s < 300]

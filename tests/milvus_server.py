@@ -119,10 +119,23 @@ class MilvusServer:
         log = open(base.with_name(base.name + "-launcher.log"), "w")  # noqa: SIM115
         self.log = Path(log.name)
         self.proc = subprocess.Popen(
-            [str(PYTHON), "-c", LAUNCHER, str(base), str(BINARIES), str(os.getpid()),
-             str(self.port), str(etcd_client), str(etcd_peer)],
-            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
-            start_new_session=True)  # its own process group: stopped as one
+            [
+                str(PYTHON),
+                "-c",
+                LAUNCHER,
+                str(base),
+                str(BINARIES),
+                str(os.getpid()),
+                str(self.port),
+                str(etcd_client),
+                str(etcd_peer),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )  # its own process group: stopped as one
         log.close()
         try:
             self._wait_ready()
@@ -143,12 +156,15 @@ class MilvusServer:
                     return
                 if not line or line.startswith("EXITED"):  # the server or the launcher ended
                     what = line.strip() or "launcher ended"
-                    raise RuntimeError(f"the Milvus server exited while starting ({what}): "
-                                       f"{self._tail()}")
+                    raise RuntimeError(
+                        f"the Milvus server exited while starting ({what}): {self._tail()}"
+                    )
             elif self.proc.poll() is not None:
                 break
-        raise RuntimeError(f"the Milvus server did not start within {START_TIMEOUT:.0f} s "
-                           f"(exit status {self.proc.poll()}): {self._tail()}")
+        raise RuntimeError(
+            f"the Milvus server did not start within {START_TIMEOUT:.0f} s "
+            f"(exit status {self.proc.poll()}): {self._tail()}"
+        )
 
     def _tail(self) -> str:
         parts = []
@@ -202,8 +218,10 @@ def _group_alive(pgid: int) -> bool:
 def _free_ports(count: int) -> list[int]:
     """``count`` distinct ports free on the loopback now (the kernel's choice)."""
     with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-                 for _ in range(count)]
+        socks = [
+            stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            for _ in range(count)
+        ]
         for sock in socks:
             sock.bind(("127.0.0.1", 0))
         return [int(sock.getsockname()[1]) for sock in socks]

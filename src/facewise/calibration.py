@@ -102,7 +102,7 @@ def fit_table(non_mated: npt.NDArray[np.floating[Any]], *, min_tail: int = 25) -
     n = len(scores)
     if n < 100 * min_tail:
         raise InvalidInput(f"{n} non-mated scores are too few to fit an FMR table")
-    grid = FMR_GRID[10.0 ** -FMR_GRID * n >= min_tail]
+    grid = FMR_GRID[10.0**-FMR_GRID * n >= min_tail]
     ranks = np.ceil(10.0**-grid * n).astype(int) - 1
     at = scores[ranks]
     # equal scores at neighbouring FMRs: keep the rarest FMR per score so scores ascend strictly
@@ -117,9 +117,7 @@ def fit_table(non_mated: npt.NDArray[np.floating[Any]], *, min_tail: int = 25) -
     return FmrTable(at, log10, slope, intercept, n)
 
 
-def template_vectors(
-    vectors: npt.NDArray[np.float32], template: str
-) -> npt.NDArray[np.float32]:
+def template_vectors(vectors: npt.NDArray[np.float32], template: str) -> npt.NDArray[np.float32]:
     """(k, D) sample vectors of one person as the gallery scores them: the L2-normalised mean
     (1, D) for ``"mean"`` (every sample weighted 1), the samples themselves for ``"best"``."""
     if template == "best":

@@ -91,8 +91,9 @@ class Engine:
 
     def represent(self, source: ImageSource, *, largest: bool = False) -> list[Face]:
         """Deprecated alias of :meth:`embed` (the CLI and REST have always said ``embed``)."""
-        warnings.warn("Engine.represent is deprecated; use Engine.embed", DeprecationWarning,
-                      stacklevel=2)
+        warnings.warn(
+            "Engine.represent is deprecated; use Engine.embed", DeprecationWarning, stacklevel=2
+        )
         return self.embed(source, largest=largest)
 
     def embed_detections(self, image: Image, detections: Sequence[Detection]) -> list[Face]:

@@ -48,10 +48,14 @@ EXTRAS: dict[str, Extra] = {
             "the expression and face-mesh analysers (their weights: see facewise doctor)",
             ("h5py", "ai_edge_litert"),
         ),
-        Extra("scale", "the approximate (IVF) vector index for galleries of 100k+ vectors",
-              ("faiss",)),
-        Extra("milvus", "the Milvus gallery store (milvus://, milvus-lite://)",
-              ("pymilvus", "milvus_lite")),
+        Extra(
+            "scale", "the approximate (IVF) vector index for galleries of 100k+ vectors", ("faiss",)
+        ),
+        Extra(
+            "milvus",
+            "the Milvus gallery store (milvus://, milvus-lite://)",
+            ("pymilvus", "milvus_lite"),
+        ),
         Extra("ray", "batch enrolment on Ray Data (enroll-dir --engine ray)", ("ray",)),
     )
 }

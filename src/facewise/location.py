@@ -72,17 +72,21 @@ def parse_location(text: str | Path, *, home: Path | None = None) -> Location:
     shown = redact(raw)
     if scheme == "sqlite":
         if not raw.startswith("sqlite:///") or len(raw) == len("sqlite:///"):
-            raise ConfigError(f"gallery {shown!r}: write sqlite:///relative/file.sqlite or "
-                              "sqlite:////absolute/file.sqlite")
-        path = Path(raw[len("sqlite:///"):])
+            raise ConfigError(
+                f"gallery {shown!r}: write sqlite:///relative/file.sqlite or "
+                "sqlite:////absolute/file.sqlite"
+            )
+        path = Path(raw[len("sqlite:///") :])
         if path.is_dir():
-            raise ConfigError(f"gallery {shown!r} is a folder; give the database file, or the "
-                              "folder itself without sqlite:///")
+            raise ConfigError(
+                f"gallery {shown!r} is a folder; give the database file, or the "
+                "folder itself without sqlite:///"
+            )
         return Location("sqlite", f"sqlite:///{path}", path, path.with_name(path.name + ".index"))
     if scheme == "milvus-lite":
         if not raw.startswith("milvus-lite:///"):
             raise ConfigError(f"gallery {shown!r}: write milvus-lite:///path/file.db")
-        rest, _, query = raw[len("milvus-lite:///"):].partition("?")
+        rest, _, query = raw[len("milvus-lite:///") :].partition("?")
         if not rest.endswith(".db"):
             raise ConfigError(f"gallery {shown!r}: a Milvus Lite database path must end in .db")
         _check_query(raw, query)
@@ -98,11 +102,10 @@ def parse_location(text: str | Path, *, home: Path | None = None) -> Location:
         if not 0 < port < 65536:
             raise ConfigError(f"gallery {shown!r}: the port must be a number 1-65535")
         if parts.path not in ("", "/"):
-            raise ConfigError(f"gallery {shown!r}: no path after host:port "
-                              "(use ?gallery=NAME)")
+            raise ConfigError(f"gallery {shown!r}: no path after host:port (use ?gallery=NAME)")
         _check_query(raw, parts.query)
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        user = raw[len("milvus://"):].rpartition("@")[0] + "@" if parts.username else ""
+        user = raw[len("milvus://") :].rpartition("@")[0] + "@" if parts.username else ""
         query = f"?{parts.query}" if parts.query else ""
         return Location("milvus", f"milvus://{user}{host}:{port}{query}")
     raise ConfigError(
@@ -125,8 +128,10 @@ def _check_query(raw: str, query: str) -> None:
     shown = redact(raw)
     for key, _ in parse_qsl(query, keep_blank_values=True):
         if key not in _QUERY_KEYS:
-            raise ConfigError(f"gallery {shown!r}: unknown option {key!r} "
-                              f"(known: {', '.join(sorted(_QUERY_KEYS))})")
+            raise ConfigError(
+                f"gallery {shown!r}: unknown option {key!r} "
+                f"(known: {', '.join(sorted(_QUERY_KEYS))})"
+            )
 
 
 def redact(raw: str) -> str:

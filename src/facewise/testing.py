@@ -69,8 +69,9 @@ def make_face(
 
 def face_png(identity: int, variant: int = 0, **kw: Any) -> bytes:
     """:func:`make_face` as PNG bytes (an upload, an enrolment photo)."""
-    ok, data = cv2.imencode(".png", cv2.cvtColor(make_face(identity, variant, **kw),
-                                                 cv2.COLOR_RGB2BGR))
+    ok, data = cv2.imencode(
+        ".png", cv2.cvtColor(make_face(identity, variant, **kw), cv2.COLOR_RGB2BGR)
+    )
     assert ok
     return data.tobytes()
 
@@ -96,9 +97,13 @@ class FakeDetector:
                 continue
             box = BBox(float(x), float(y), float(x + w), float(y + h))
             marks = np.array(
-                [[x + 0.7 * w, y + 0.35 * h], [x + 0.55 * w, y + 0.35 * h],
-                 [x + 0.3 * w, y + 0.35 * h], [x + 0.45 * w, y + 0.35 * h],
-                 [x + 0.5 * w, y + 0.6 * h]],
+                [
+                    [x + 0.7 * w, y + 0.35 * h],
+                    [x + 0.55 * w, y + 0.35 * h],
+                    [x + 0.3 * w, y + 0.35 * h],
+                    [x + 0.45 * w, y + 0.35 * h],
+                    [x + 0.5 * w, y + 0.6 * h],
+                ],
                 dtype=np.float32,
             )
             found.append(Detection(box, 1.0, marks, "fake", "dlib5"))
@@ -168,19 +173,23 @@ def calibrate_fake_space() -> None:
 
         people = np.repeat(np.arange(300), 4)
         photos = np.tile(np.arange(4), 300)
-        vectors = np.stack([identity_vector(int(i), int(v)) for i, v in zip(people, photos,
-                                                                               strict=True)])
+        vectors = np.stack(
+            [identity_vector(int(i), int(v)) for i, v in zip(people, photos, strict=True)]
+        )
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         names = np.array([f"p{i}" for i in people])
         model = calibration.fit_model(vectors, names, max_samples=3, source="facewise.testing")
         strangers = calibration.non_mated_scores(vectors, names, template="mean", samples=1)
         same = [float(vectors[i] @ vectors[i + 1]) for i in range(0, len(vectors), 4)]
         at_fmr = float(np.quantile(strangers, 1 - 1e-3))
-        calibration.register(SPACE, {
-            "fmr": {"threshold": at_fmr, "target_fmr": 1e-3},
-            "accuracy": {"threshold": float((min(same) + max(strangers)) / 2)},
-            "nonmated": model.as_dict(),
-        })
+        calibration.register(
+            SPACE,
+            {
+                "fmr": {"threshold": at_fmr, "target_fmr": 1e-3},
+                "accuracy": {"threshold": float((min(same) + max(strangers)) / 2)},
+                "nonmated": model.as_dict(),
+            },
+        )
         _done = True
 
 
@@ -190,8 +199,9 @@ def fake_engine(settings: Any = None, *, flip: bool = False) -> Any:
     from facewise.settings import Settings
 
     calibrate_fake_space()
-    return Engine(settings or Settings(), detector=FakeDetector(), embedder=FakeEmbedder(),
-                  flip=flip)
+    return Engine(
+        settings or Settings(), detector=FakeDetector(), embedder=FakeEmbedder(), flip=flip
+    )
 
 
 def jpeg(image: Image, quality: int = 90) -> bytes:

@@ -149,13 +149,28 @@ def test_installed_entry_point_runs_in_a_fresh_process(inputs) -> None:  # type:
 def test_analyze_json_on_real_photos(inputs, lfw: Path) -> None:  # type: ignore[no-untyped-def]
     fer = lfw.parents[1] / "expression/fer2013_privatetest/images/happy"
     crop = str(next(iter(sorted(fer.iterdir()))))
-    code, lines = run("analyze", "--json", inputs["face"], inputs["group"], inputs["no_face"],
-                      crop, inputs["text"])
+    code, lines = run(
+        "analyze",
+        "--json",
+        inputs["face"],
+        inputs["group"],
+        inputs["no_face"],
+        crop,
+        inputs["text"],
+    )
     face, group, no_face, fer_crop, text = lines
     assert code == 3 and text["error"]["code"] == "image_decode_error"
     [f] = face["faces"]
-    assert {"bbox", "age", "gender", "gender_confidence", "expression", "expression_scores",
-            "pose", "quality"} <= f.keys()
+    assert {
+        "bbox",
+        "age",
+        "gender",
+        "gender_confidence",
+        "expression",
+        "expression_scores",
+        "pose",
+        "quality",
+    } <= f.keys()
     assert f["gender"] in ("male", "female") and 0 <= f["gender_confidence"] <= 1
     assert f["detected"] is True and 0 <= f["quality"] <= 1
     assert {"yaw", "pitch", "roll"} == set(f["pose"])
@@ -164,10 +179,17 @@ def test_analyze_json_on_real_photos(inputs, lfw: Path) -> None:  # type: ignore
     code, [aligned] = run("analyze", "--json", "--aligned", crop)
     [c] = aligned["faces"]
     assert c["detected"] is False and c["bbox"] == [0, 0, 48, 48]
-    assert c["expression"] in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral",
-                               "uncertain")
-    code, [one] = run("analyze", "--json", "--largest", "--what", "age,landmarks",
-                      inputs["group"])
+    assert c["expression"] in (
+        "angry",
+        "disgust",
+        "fear",
+        "happy",
+        "sad",
+        "surprise",
+        "neutral",
+        "uncertain",
+    )
+    code, [one] = run("analyze", "--json", "--largest", "--what", "age,landmarks", inputs["group"])
     assert len(one["faces"]) == 1 and len(one["faces"][0]["landmarks68"]) == 68
     assert "expression" not in one["faces"][0]
     code, [bad] = run("analyze", "--json", "--what", "aura", inputs["face"])

@@ -18,7 +18,14 @@ from testdata import read_csv
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
 DECISION_KEYS = {
-    "person", "accepted", "score", "threshold", "fpir", "fpir_at_score", "fmr", "gallery_size",
+    "person",
+    "accepted",
+    "score",
+    "threshold",
+    "fpir",
+    "fpir_at_score",
+    "fmr",
+    "gallery_size",
 }
 
 
@@ -36,8 +43,9 @@ def home(lfw: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
     people = {p: sorted(by[p])[:4] for p in ("Colin_Powell", "Tony_Blair", "Hugo_Chavez")}
     home = tmp_path_factory.mktemp("identify") / "home"
     for name, imgs in people.items():
-        code, _ = run(home, "enroll", "--person", name, *map(str, imgs[:2]), "--consent", "test",
-                      "--json")
+        code, _ = run(
+            home, "enroll", "--person", name, *map(str, imgs[:2]), "--consent", "test", "--json"
+        )
         assert code == 0
     return home, people
 
@@ -56,19 +64,36 @@ def test_many_images_and_folders_in_one_run(
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     powell = str(people["Colin_Powell"][3])
-    args = ["identify", powell, str(corrupt), str(folder), str(no_face_photo),
-            str(tmp_path / "missing.jpg"), "--json", "--top", "2"]
+    args = [
+        "identify",
+        powell,
+        str(corrupt),
+        str(folder),
+        str(no_face_photo),
+        str(tmp_path / "missing.jpg"),
+        "--json",
+        "--top",
+        "2",
+    ]
     code, lines = run(gallery, *args)
     paths = [line["path"] for line in lines]
     assert paths == [
-        powell, str(corrupt), str(folder / "a_stranger.jpg"), str(folder / "b_blair.jpg"),
-        str(folder / "sub" / "chavez.jpg"), str(no_face_photo), str(tmp_path / "missing.jpg"),
+        powell,
+        str(corrupt),
+        str(folder / "a_stranger.jpg"),
+        str(folder / "b_blair.jpg"),
+        str(folder / "sub" / "chavez.jpg"),
+        str(no_face_photo),
+        str(tmp_path / "missing.jpg"),
     ]
     by_path = dict(zip(paths, lines, strict=True))
     assert "error" in by_path[str(corrupt)] and "error" in by_path[str(tmp_path / "missing.jpg")]
     assert by_path[str(no_face_photo)]["faces"] == []
-    for path, who in ((powell, "Colin_Powell"), (str(folder / "b_blair.jpg"), "Tony_Blair"),
-                      (str(folder / "sub" / "chavez.jpg"), "Hugo_Chavez")):
+    for path, who in (
+        (powell, "Colin_Powell"),
+        (str(folder / "b_blair.jpg"), "Tony_Blair"),
+        (str(folder / "sub" / "chavez.jpg"), "Hugo_Chavez"),
+    ):
         [face] = by_path[path]["faces"]
         d = face["decision"]
         assert set(d) == DECISION_KEYS and d["person"] == who and d["accepted"]
@@ -96,8 +121,9 @@ def test_many_images_and_folders_in_one_run(
 
 def test_human_output_reads_the_score(home: tuple[Path, dict[str, list[Path]]]) -> None:
     gallery, people = home
-    result = CliRunner().invoke(main, ["identify", str(people["Tony_Blair"][3])],
-                                env={"FACEWISE_HOME": str(gallery)})
+    result = CliRunner().invoke(
+        main, ["identify", str(people["Tony_Blair"][3])], env={"FACEWISE_HOME": str(gallery)}
+    )
     assert result.exit_code == 0, result.output
     assert "Tony_Blair" in result.output and "for 3 people" in result.output
     assert "a stranger scores this high 1 time in" in result.output

@@ -39,24 +39,31 @@ def home_of(gallery: Gallery) -> Path:
 
 def enroll_people(gallery: Gallery, people: range, photos: int = 2) -> None:
     for i in people:
-        result = gallery.enroll(f"p{i}", [face_png(i, v) for v in range(photos)],
-                                consent="test", actor="test")
+        result = gallery.enroll(
+            f"p{i}", [face_png(i, v) for v in range(photos)], consent="test", actor="test"
+        )
         assert result.enrolled == photos, result.skipped
 
 
 def test_enroll_skips_what_it_cannot_use(gallery: Gallery) -> None:
-    first = gallery.enroll("Ada", [face_png(1, 0), face_png(1, 0), no_face_png()],
-                           consent="test", actor="test")
+    first = gallery.enroll(
+        "Ada", [face_png(1, 0), face_png(1, 0), no_face_png()], consent="test", actor="test"
+    )
     assert first.enrolled == 1
     assert first.skipped[0]["reason"] == "the same image twice in a request"
     assert "no face" in first.skipped[1]["reason"]
-    again = gallery.enroll("Ada", [face_png(1, 0), jpeg(make_face(1, 1, others=((2, 0),)))],
-                           consent="test", actor="test")
+    again = gallery.enroll(
+        "Ada",
+        [face_png(1, 0), jpeg(make_face(1, 1, others=((2, 0),)))],
+        consent="test",
+        actor="test",
+    )
     assert again.enrolled == 0
     assert again.skipped[0]["reason"] == "already enrolled"
     assert "2 faces" in again.skipped[1]["reason"]
-    crowd = gallery.enroll("Ada", [jpeg(make_face(1, 1, others=((2, 0),)))], consent="test",
-                           actor="test", largest=True)
+    crowd = gallery.enroll(
+        "Ada", [jpeg(make_face(1, 1, others=((2, 0),)))], consent="test", actor="test", largest=True
+    )
     assert crowd.enrolled == 1 and gallery.require("Ada").samples == 2
     with pytest.raises(Conflict):
         gallery.enroll("Ada", [face_png(1, 5)], consent="test", actor="test", new=True)

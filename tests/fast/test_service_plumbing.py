@@ -46,18 +46,34 @@ def photos(*faces: tuple[int, int], field: str = "images") -> list[Any]:
 
 
 def test_people_lifecycle(api: Any) -> None:
-    created = call(api, "POST", "/v1/people", data={"name": "Ada", "consent": "form 1"},
-                   files=photos((1, 0), (1, 1)))
+    created = call(
+        api,
+        "POST",
+        "/v1/people",
+        data={"name": "Ada", "consent": "form 1"},
+        files=photos((1, 0), (1, 1)),
+    )
     assert created.status_code == 201 and created.json()["enrolled"] == 2
-    taken = call(api, "POST", "/v1/people", data={"name": "ada", "consent": "c"},
-                 files=photos((2, 0)))
+    taken = call(
+        api, "POST", "/v1/people", data={"name": "ada", "consent": "c"}, files=photos((2, 0))
+    )
     assert taken.status_code == 409  # the same name under the name rule
-    more = call(api, "POST", "/v1/people/Ada/samples", data={"consent": "form 2"},
-                files=photos((1, 2), (1, 0)))
+    more = call(
+        api,
+        "POST",
+        "/v1/people/Ada/samples",
+        data={"consent": "form 2"},
+        files=photos((1, 2), (1, 0)),
+    )
     assert more.status_code == 201 and more.json()["enrolled"] == 1
     assert more.json()["skipped"][0]["reason"] == "already enrolled"
-    nothing = call(api, "POST", "/v1/people", data={"name": "Bea", "consent": "c"},
-                   files=[("images", ("blank.png", no_face_png(), "image/png"))])
+    nothing = call(
+        api,
+        "POST",
+        "/v1/people",
+        data={"name": "Bea", "consent": "c"},
+        files=[("images", ("blank.png", no_face_png(), "image/png"))],
+    )
     assert nothing.status_code == 422 and nothing.json()["code"] == "nothing_enrolled"
     assert call(api, "GET", "/v1/people/Nobody").status_code == 404
     person = call(api, "GET", "/v1/people/Ada", who="read").json()
@@ -73,8 +89,7 @@ def test_people_lifecycle(api: Any) -> None:
     assert renamed.status_code == 200 and renamed.json()["name"] == "Ada L."
     receipt = call(api, "POST", "/v1/people/Ada%20L./forget").json()
     assert receipt["removed_samples"] == 3 and receipt["verified"]
-    gone = call(api, "POST", "/v1/identify", who="read",
-                files=photos((1, 9), field="image")).json()
+    gone = call(api, "POST", "/v1/identify", who="read", files=photos((1, 9), field="image")).json()
     assert gone["faces"][0]["person"] is None
     events = [e["action"] for e in call(api, "GET", "/v1/audit").json()["events"]]
     assert events[:3] == ["enrol", "enrol", "identify"] and "forget-receipt" in events
@@ -84,16 +99,33 @@ def test_people_lifecycle(api: Any) -> None:
 def test_scopes_and_bad_input(api: Any) -> None:
     client, _ = api
     assert client.post("/v1/identify", files=photos((1, 0), field="image")).status_code == 401
-    denied = call(api, "POST", "/v1/people", who="read", data={"name": "X", "consent": "c"},
-                  files=photos((3, 0)))
+    denied = call(
+        api,
+        "POST",
+        "/v1/people",
+        who="read",
+        data={"name": "X", "consent": "c"},
+        files=photos((3, 0)),
+    )
     assert denied.status_code == 403
-    broken = call(api, "POST", "/v1/identify", who="read",
-                  files=[("image", ("x.png", b"\x89PNG not really", "image/png"))])
+    broken = call(
+        api,
+        "POST",
+        "/v1/identify",
+        who="read",
+        files=[("image", ("x.png", b"\x89PNG not really", "image/png"))],
+    )
     assert broken.status_code == 415 and set(broken.json()) == {"code", "message"}
     path = call(api, "POST", "/v1/identify", who="read", json={"image": "/etc/passwd"})
     assert 400 <= path.status_code < 500
-    deep = call(api, "POST", "/v1/identify", who="read", content=b"[" * 100_000,
-                headers={"Content-Type": "application/json"})
+    deep = call(
+        api,
+        "POST",
+        "/v1/identify",
+        who="read",
+        content=b"[" * 100_000,
+        headers={"Content-Type": "application/json"},
+    )
     assert 400 <= deep.status_code < 500
 
 

@@ -49,9 +49,7 @@ def enrol_all(gallery: Gallery, people: dict[str, list[Path]], n: int = 2) -> No
         assert result.enrolled == n, result.skipped
 
 
-def test_identify_known_and_unknown_people(
-    gallery: Gallery, lfw_people: People, lfw: Path
-) -> None:
+def test_identify_known_and_unknown_people(gallery: Gallery, lfw_people: People, lfw: Path) -> None:
     enrol_all(gallery, lfw_people)
     correct = 0
     for name, photos in lfw_people.items():

@@ -48,8 +48,9 @@ def vectors(photos: dict[str, list[Path]], engine: Engine) -> Vectors:
 def _enrol(gallery: Gallery, vectors: Vectors, names: list[str]) -> None:
     for name in names:
         sample = NewSample(vectors[name][0], f"{name}-0", "lfw", 1.0, (0, 0, 1, 1))
-        gallery.add_samples(name, [sample], [], consent="research test", expires_at=None,
-                            enrolled_by="test")
+        gallery.add_samples(
+            name, [sample], [], consent="research test", expires_at=None, enrolled_by="test"
+        )
 
 
 def test_threshold_rises_with_the_people_searched(
@@ -83,9 +84,10 @@ def test_threshold_rises_with_the_people_searched(
 def test_one_photo_vs_three_and_best_of(tmp_path: Path, engine: Engine) -> None:
     """The gallery's shape enters the threshold: several samples per person and the best-of
     rule each have their own calibration."""
-    with Gallery(tmp_path / "mean", engine) as mean, Gallery(
-        tmp_path / "best", engine, template="best"
-    ) as best:
+    with (
+        Gallery(tmp_path / "mean", engine) as mean,
+        Gallery(tmp_path / "best", engine, template="best") as best,
+    ):
         model = mean.model()
         one = model.threshold(0.01, {1: 100}, template="mean")
         three = model.threshold(0.01, {3: 100}, template="mean")
@@ -147,8 +149,7 @@ def test_an_open_gallery_stops_matching_when_a_sample_expires(
     with Gallery(tmp_path / "home", engine) as gallery:
         _enrol(gallery, vectors, [a])
         sample = NewSample(vectors[b][0], "b-0", "lfw", 1.0, (0, 0, 1, 1))
-        gallery.add_samples(b, [sample], [], consent="c", expires_at=_iso(soon),
-                            enrolled_by="test")
+        gallery.add_samples(b, [sample], [], consent="c", expires_at=_iso(soon), enrolled_by="test")
         [before] = gallery.decide(np.stack([vectors[b][1]]))
         assert before.person == b and before.gallery_size == 2
         import facewise.gallery.live as module  # where the live index reads the clock
@@ -163,9 +164,7 @@ def test_an_open_gallery_stops_matching_when_a_sample_expires(
         assert d.gallery_size == 1
 
 
-def test_a_gallery_at_a_sqlite_url(
-    tmp_path: Path, engine: Engine, vectors: Vectors
-) -> None:
+def test_a_gallery_at_a_sqlite_url(tmp_path: Path, engine: Engine, vectors: Vectors) -> None:
     """Issue 10 item 5: ``Gallery("sqlite:///...")`` works as documented: one database file,
     its index cache beside it, the same answers as a gallery folder."""
     names = list(vectors)[:5]

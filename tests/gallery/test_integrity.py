@@ -38,8 +38,9 @@ Store = Any
 
 def sample(seed: int, *, source: str | None = None) -> NewSample:
     v = np.random.default_rng(seed).normal(size=8).astype(np.float32)
-    return NewSample(v / np.linalg.norm(v), f"{seed:064x}", source or f"photo{seed}.jpg", 0.9,
-                     (1, 2, 3, 4))
+    return NewSample(
+        v / np.linalg.norm(v), f"{seed:064x}", source or f"photo{seed}.jpg", 0.9, (1, 2, 3, 4)
+    )
 
 
 @pytest.fixture(params=["sqlite", "milvus-lite"])
@@ -55,17 +56,54 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
 
 
 def add(store: Store, name: str, *seeds: int, **kw: Any) -> list[int]:
-    return list(store.add_samples(name, SPACE, [sample(s) for s in seeds], consent="form",
-                                  enrolled_by="tester", expires_at=None, **kw))
+    return list(
+        store.add_samples(
+            name,
+            SPACE,
+            [sample(s) for s in seeds],
+            consent="form",
+            enrolled_by="tester",
+            expires_at=None,
+            **kw,
+        )
+    )
 
 
 # --- the name rule -------------------------------------------------------------------------------
 
-GOOD = ["Ada", "ü名 🙂", "O'Brien", "back\\slash", 'x" or name != "', "Ada Lovelace", "李小龙",
-        "José", "ﬁona"]
-BAD = ["", " ", "   ", "\u200b", "Ada\u200b", "\u202eevil", "a/b", "\u3164", "\u2800",
-       "Ada\ufe0f", ".", "..", " Ada", "Ada ", "x" * 201, "A\x00", "A\nB", "\u0301", "\ue000",
-       "Ada\u2028"]
+GOOD = [
+    "Ada",
+    "ü名 🙂",
+    "O'Brien",
+    "back\\slash",
+    'x" or name != "',
+    "Ada Lovelace",
+    "李小龙",
+    "José",
+    "ﬁona",
+]
+BAD = [
+    "",
+    " ",
+    "   ",
+    "\u200b",
+    "Ada\u200b",
+    "\u202eevil",
+    "a/b",
+    "\u3164",
+    "\u2800",
+    "Ada\ufe0f",
+    ".",
+    "..",
+    " Ada",
+    "Ada ",
+    "x" * 201,
+    "A\x00",
+    "A\nB",
+    "\u0301",
+    "\ue000",
+    "Ada\u2028",
+]
 
 
 @pytest.mark.parametrize("name", GOOD)
@@ -224,8 +262,9 @@ def test_any_text_is_a_time_or_invalid_input(text: str) -> None:
     assert len(value) == 20 and value.endswith("Z")
 
 
-@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00",
-                                   "9999-12-31T23:00:00-23:59"])
+@pytest.mark.parametrize(
+    "value", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-23:59"]
+)
 def test_times_outside_the_calendar_in_utc_are_refused(value: str) -> None:
     from facewise.gallery.samples import iso_time as _iso
 
@@ -290,8 +329,10 @@ def test_a_gallery_made_before_autoincrement_is_upgraded(tmp_path: Path) -> None
             "INSERT INTO samples VALUES(?, ?, ?, 0.9, ?, 'p.jpg', 'c', 'x', 't', NULL, '[1]')",
             (pid, pid, vec, f"{pid:064x}"),
         )
-        db.execute("INSERT INTO audit VALUES(?, 'x', 't', 'enrol', ?, ?, 'p', 'h')",
-                   (pid, name, '{"samples": 1}'))
+        db.execute(
+            "INSERT INTO audit VALUES(?, 'x', 't', 'enrol', ?, ?, 'p', 'h')",
+            (pid, name, '{"samples": 1}'),
+        )
     db.execute("DELETE FROM samples WHERE person_id = 3")
     db.execute("DELETE FROM people WHERE id = 3")  # the highest ids are free again
     db.commit()
@@ -299,8 +340,10 @@ def test_a_gallery_made_before_autoincrement_is_upgraded(tmp_path: Path) -> None
 
     store = SqliteStore(path)
     try:
-        assert [(p.id, p.name, p.samples) for p in store.people()] == [(1, "Ada", 1),
-                                                                       (2, "Grace", 1)]
+        assert [(p.id, p.name, p.samples) for p in store.people()] == [
+            (1, "Ada", 1),
+            (2, "Grace", 1),
+        ]
         np.testing.assert_array_equal(store.vectors()[2][0], sample(1).vector)
         [new_sample] = add(store, "New", 9)
         assert store.require("New").id > 3 and new_sample > 3
@@ -352,8 +395,11 @@ def test_concurrent_uploads_of_one_image_store_it_once(store: Store) -> None:
 
     def upload() -> None:
         start.wait()
-        results.append(store.add_samples("Ada", SPACE, [sample(7)], consent="c",
-                                         enrolled_by="t", expires_at=None))
+        results.append(
+            store.add_samples(
+                "Ada", SPACE, [sample(7)], consent="c", enrolled_by="t", expires_at=None
+            )
+        )
 
     threads = [threading.Thread(target=upload) for _ in range(4)]
     for t in threads:
@@ -370,8 +416,12 @@ def test_concurrent_uploads_of_one_image_store_it_once(store: Store) -> None:
 
 
 def test_audit_details_hold_no_server_path(store: Store) -> None:
-    event = store.audit("cli", "identify", "*", {"image": "/srv/private/photos/x.jpg",
-                                                 "faces": 1, "images": ["C:\\Users\\me\\y.png"]})
+    event = store.audit(
+        "cli",
+        "identify",
+        "*",
+        {"image": "/srv/private/photos/x.jpg", "faces": 1, "images": ["C:\\Users\\me\\y.png"]},
+    )
     assert event.details == {"image": "x.jpg", "faces": 1, "images": ["y.png"]}
     [stored] = store.events()
     assert stored.details == event.details
@@ -380,8 +430,9 @@ def test_audit_details_hold_no_server_path(store: Store) -> None:
 
 @pytest.mark.models
 @pytest.mark.data
-def test_cli_stores_base_names_and_no_account(tmp_path: Path, face_photo: Path,
-                                              same_person: Path) -> None:
+def test_cli_stores_base_names_and_no_account(
+    tmp_path: Path, face_photo: Path, same_person: Path
+) -> None:
     """``facewise enroll`` on absolute paths, one of them not UTF-8: exit 0, and what is stored
     (readable through the service) names neither a folder nor the OS account."""
     folder = tmp_path / "private folder"
@@ -392,15 +443,37 @@ def test_cli_stores_base_names_and_no_account(tmp_path: Path, face_photo: Path,
     odd.write_bytes(same_person.read_bytes())
     env = {**os.environ, "FACEWISE_HOME": str(tmp_path / "home")}
     run = subprocess.run(
-        [sys.executable, "-c", "from facewise.cli.main import main; main()", "enroll",
-         "--person", "Ada", str(plain), os.fsencode(odd), "--consent", "form", "--json"],
-        capture_output=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            "from facewise.cli.main import main; main()",
+            "enroll",
+            "--person",
+            "Ada",
+            str(plain),
+            os.fsencode(odd),
+            "--consent",
+            "form",
+            "--json",
+        ],
+        capture_output=True,
+        env=env,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr.decode(errors="replace")[-2000:]
     for extra in (["--json"], []):  # identify the odd file too, as JSON and as text
         run = subprocess.run(
-            [sys.executable, "-c", "from facewise.cli.main import main; main()", "identify",
-             os.fsencode(odd), *extra], capture_output=True, env=env, timeout=300,
+            [
+                sys.executable,
+                "-c",
+                "from facewise.cli.main import main; main()",
+                "identify",
+                os.fsencode(odd),
+                *extra,
+            ],
+            capture_output=True,
+            env=env,
+            timeout=300,
         )
         assert run.returncode == 0, run.stderr.decode(errors="replace")[-2000:]
     store = SqliteStore(tmp_path / "home" / "gallery.sqlite")

@@ -27,8 +27,12 @@ def people(lfw: Path) -> dict[str, list[Path]]:
     return {p: sorted(by[p]) for p in many[:6]}
 
 
-def test_identify_on_a_milvus_server(milvus_server: str, people: dict[str, list[Path]],  # noqa: F811
-                                     lfw: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_identify_on_a_milvus_server(
+    milvus_server: str,  # noqa: F811  (the fixture imported above)
+    people: dict[str, list[Path]],
+    lfw: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     pytest.importorskip("pymilvus")
     g = Gallery(f"{milvus_server}?gallery=identify_test", Engine())
     for name, photos in people.items():

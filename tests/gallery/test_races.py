@@ -37,13 +37,24 @@ def faces(lfw: Path, engine: Any) -> dict[str, tuple[bytes, NewSample]]:
     for row in read_csv(lfw / "manifest.csv"):
         by.setdefault(row["identity"], []).append(lfw / row["path"])
     out = {}
-    for role, who in (("first", "Colin_Powell"), ("second", "Tony_Blair"),
-                      ("target", "Hugo_Chavez")):
+    for role, who in (
+        ("first", "Colin_Powell"),
+        ("second", "Tony_Blair"),
+        ("target", "Hugo_Chavez"),
+    ):
         data = sorted(by[who])[0].read_bytes()
         [face] = engine.embed(data, largest=True)
         b = face.bbox
-        out[role] = (data, NewSample(face.embedding.vector, io.image_sha256(data), f"{who}.jpg",
-                                     face_quality(face), (b.x1, b.y1, b.x2, b.y2)))
+        out[role] = (
+            data,
+            NewSample(
+                face.embedding.vector,
+                io.image_sha256(data),
+                f"{who}.jpg",
+                face_quality(face),
+                (b.x1, b.y1, b.x2, b.y2),
+            ),
+        )
     return out
 
 
@@ -77,11 +88,11 @@ def test_operations_racing_enrolments_never_bring_a_person_back(
         for rep in range(REPEAT):
             op = OPS[rep % len(OPS)]
             name, renamed, into = f"P{rep}", f"Renamed {rep}", f"T{rep}"
-            gallery.add_samples(name, [first[1]], [], consent="c", expires_at=None,
-                                enrolled_by="t")
+            gallery.add_samples(name, [first[1]], [], consent="c", expires_at=None, enrolled_by="t")
             if op == "merge":
-                gallery.add_samples(into, [target[1]], [], consent="c", expires_at=None,
-                                    enrolled_by="t")
+                gallery.add_samples(
+                    into, [target[1]], [], consent="c", expires_at=None, enrolled_by="t"
+                )
             result: dict[str, Any] = {}
 
             def enrol(name: str = name, result: dict[str, Any] = result) -> None:
@@ -123,9 +134,13 @@ def test_operations_racing_enrolments_never_bring_a_person_back(
             left = {p.name for p in store.people()}
             assert not left & {name}
             # nothing of this round under any other name than the expected one
-            holders = {s.person for p in left for s in store.samples_of(p)
-                       if s.image_sha256 in (first[1].image_sha256, second[1].image_sha256)
-                       and p in (renamed, into)}
+            holders = {
+                s.person
+                for p in left
+                for s in store.samples_of(p)
+                if s.image_sha256 in (first[1].image_sha256, second[1].image_sha256)
+                and p in (renamed, into)
+            }
             assert holders <= {renamed, into}
             for leftover in (renamed, into):  # keep the gallery small
                 if store.person(leftover) is not None:

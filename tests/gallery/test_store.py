@@ -107,9 +107,14 @@ def mstore(mkind: str, tmp_path: Path) -> Iterator[MilvusStore]:
 
 
 def add(store: Store, name: str, *seeds: int, expires: str | None = None) -> list[int]:
-    ids: list[int] = store.add_samples(name, SPACE, [sample(s) for s in seeds],
-                                       consent="signed form", enrolled_by="tester",
-                                       expires_at=expires)
+    ids: list[int] = store.add_samples(
+        name,
+        SPACE,
+        [sample(s) for s in seeds],
+        consent="signed form",
+        enrolled_by="tester",
+        expires_at=expires,
+    )
     return ids
 
 
@@ -131,8 +136,9 @@ def test_enrol_people_with_consent_and_provenance(store: Store) -> None:
 
 
 def test_enrolling_nothing_creates_no_person(store) -> None:  # type: ignore[no-untyped-def]
-    assert store.add_samples("Ghost", SPACE, [], consent="c", enrolled_by="t",
-                             expires_at=None) == []
+    assert (
+        store.add_samples("Ghost", SPACE, [], consent="c", enrolled_by="t", expires_at=None) == []
+    )
     assert store.person("Ghost") is None and store.space() is None and store.events() == []
 
 
@@ -179,8 +185,9 @@ def test_bad_names_and_missing_consent_are_refused(store: Store) -> None:
     with pytest.raises(InvalidInput, match="consent"):
         store.add_samples("A", SPACE, [sample(1)], consent=" ", enrolled_by="t", expires_at=None)
     with pytest.raises(InvalidInput, match="shape"):
-        store.add_samples("A", SPACE, [sample(1, dim=4)], consent="c", enrolled_by="t",
-                          expires_at=None)
+        store.add_samples(
+            "A", SPACE, [sample(1, dim=4)], consent="c", enrolled_by="t", expires_at=None
+        )
     assert store.people() == [] and store.events() == []
 
 
@@ -194,8 +201,9 @@ def test_expired_samples_are_never_returned_and_purged(store: Store) -> None:
     assert store.samples_of("New")[0].expires_at == "2999-01-01T00:00:00Z"
 
 
-def test_a_failed_enrolment_leaves_nothing_behind(store: Store,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_enrolment_leaves_nothing_behind(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The audit write fails after the samples went in: SQLite rolls back, Milvus undoes."""
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -212,8 +220,9 @@ def test_a_failed_enrolment_leaves_nothing_behind(store: Store,
     assert store.space() == other and store.require("B").samples == 1
 
 
-def test_audit_chain_verifies_and_detects_tampering(store: Store, kind: str,
-                                                    tmp_path: Path) -> None:
+def test_audit_chain_verifies_and_detects_tampering(
+    store: Store, kind: str, tmp_path: Path
+) -> None:
     add(store, "A", 1)
     store.rename("A", "B", actor="t")
     store.remove_person("B", actor="t")
@@ -233,8 +242,11 @@ def test_audit_chain_verifies_and_detects_tampering(store: Store, kind: str,
     else:  # Milvus cannot refuse a raw client: the chain makes the edit evident
         from pymilvus import MilvusClient
 
-        uri = str(tmp_path / "g.db") if kind == "milvus-lite" else \
-            SERVER["url"].replace("milvus://", "http://")
+        uri = (
+            str(tmp_path / "g.db")
+            if kind == "milvus-lite"
+            else SERVER["url"].replace("milvus://", "http://")
+        )
         raw = MilvusClient(uri)  # an attacker with a client of their own
         audit = f"{store.prefix}_audit"
         row = raw.get(audit, ids=[2], output_fields=["*"], consistency_level="Strong")[0]
@@ -247,8 +259,14 @@ def test_audit_chain_verifies_and_detects_tampering(store: Store, kind: str,
 
 def test_long_audit_details_round_trip(store: Store) -> None:
     """An enrolment of 1,200 images lists their hashes (~80,000 characters) in its event."""
-    store.add_samples("Many", SPACE, [sample(i) for i in range(1200)], consent="c",
-                      enrolled_by="t", expires_at=None)
+    store.add_samples(
+        "Many",
+        SPACE,
+        [sample(i) for i in range(1200)],
+        consent="c",
+        enrolled_by="t",
+        expires_at=None,
+    )
     event = store.events()[-1]
     assert len(event.details["images"]) == 1200 and verify_chain(store.events())[0]
 
@@ -280,8 +298,7 @@ def test_everything_survives_close_and_reopen(kind: str, tmp_path: Path) -> None
     again.close()
 
 
-def test_compact_erases_removed_vectors_from_disk(store: Store, kind: str,
-                                                  tmp_path: Path) -> None:
+def test_compact_erases_removed_vectors_from_disk(store: Store, kind: str, tmp_path: Path) -> None:
     add(store, "Keep", 1, 2)
     add(store, "Forget", 3, 4)
     if kind == "milvus-server":
@@ -298,8 +315,11 @@ def test_compact_erases_removed_vectors_from_disk(store: Store, kind: str,
 
     def on_disk(seed: int) -> bool:
         needle = sample(seed).vector.astype("<f4").tobytes()
-        return any(needle in (Path(root) / f).read_bytes()
-                   for root, _, files in os.walk(tmp_path) for f in files)
+        return any(
+            needle in (Path(root) / f).read_bytes()
+            for root, _, files in os.walk(tmp_path)
+            for f in files
+        )
 
     store.compact()  # the vectors now sit in the store's data files, not only in its log
     assert on_disk(3) and on_disk(1)
@@ -324,14 +344,15 @@ for i in range(100000):
 """
 
 
-def test_killed_writer_loses_nothing_reported_and_never_corrupts(kind: str,
-                                                                 tmp_path: Path) -> None:
+def test_killed_writer_loses_nothing_reported_and_never_corrupts(kind: str, tmp_path: Path) -> None:
     stem = tmp_path / "crash"
     url = location(kind, stem)
-    script = WRITER.format(tests=str(Path(__file__).parent), root=str(Path(__file__).parents[1]),
-                           kind=kind, url=url)
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)],
-                            stdout=subprocess.PIPE, text=True)
+    script = WRITER.format(
+        tests=str(Path(__file__).parent), root=str(Path(__file__).parents[1]), kind=kind, url=url
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE, text=True
+    )
     reported = -2
     deadline = time.time() + 60
     assert proc.stdout is not None
@@ -405,8 +426,10 @@ def test_a_store_opened_before_the_first_enrolment_sees_it(kind: str, tmp_path: 
 
 def test_a_file_that_is_not_a_gallery_is_a_clear_error(kind: str, tmp_path: Path) -> None:
     if kind == "milvus-server":
-        pytest.skip("a server holds collections, not files (see "
-                    "test_milvus_collection_of_another_shape_is_a_clear_error)")
+        pytest.skip(
+            "a server holds collections, not files (see "
+            "test_milvus_collection_of_another_shape_is_a_clear_error)"
+        )
     bad = Path(location(kind, tmp_path / "bad").removeprefix("milvus-lite:///"))
     bad.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(InvalidInput, match="not a facewise gallery"):
@@ -417,8 +440,9 @@ def test_a_file_that_is_not_a_gallery_is_a_clear_error(kind: str, tmp_path: Path
 
 
 @pytest.mark.parametrize("index", ["HNSW", "FLAT"])
-def test_milvus_search_finds_each_stored_vector_first(index: str, mkind: str,
-                                                      tmp_path: Path) -> None:
+def test_milvus_search_finds_each_stored_vector_first(
+    index: str, mkind: str, tmp_path: Path
+) -> None:
     milvus = open_at(mkind, tmp_path / "g", f"?index={index}")
     for i in range(20):
         add(milvus, f"p{i % 5}", i)
@@ -455,7 +479,8 @@ def test_milvus_search_on_an_empty_gallery(mstore: MilvusStore) -> None:
 
 
 def test_milvus_search_templates_and_count_without_every_vector(
-        mstore: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    mstore: MilvusStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The store answers 1:N search (with person ids), per-person templates and the live count
     itself, expired samples left out by Milvus's filter, reading only the vectors asked for."""
     from facewise.gallery.live import mean_templates
@@ -517,8 +542,7 @@ def test_store_urls_route_to_milvus_lite(tmp_path: Path) -> None:
         MilvusStore(f"milvus-lite:///{tmp_path / 'v.db'}?index=BOGUS")
 
 
-def test_milvus_collection_of_another_shape_is_a_clear_error(mkind: str,
-                                                            tmp_path: Path) -> None:
+def test_milvus_collection_of_another_shape_is_a_clear_error(mkind: str, tmp_path: Path) -> None:
     from pymilvus import MilvusClient
 
     url = location(mkind, tmp_path / "other")
@@ -533,9 +557,9 @@ def test_milvus_collection_of_another_shape_is_a_clear_error(mkind: str,
         MilvusStore(url)
 
 
-def test_milvus_interrupted_compaction_is_finished_on_open(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+def test_milvus_interrupted_compaction_is_finished_on_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     need("milvus-lite")
     store = MilvusStore(location("milvus-lite", tmp_path / "g"))
     add(store, "A", 1, 2)
@@ -574,12 +598,14 @@ except FacewiseError as exc:
 
 def test_milvus_lite_refuses_a_second_process(milvus: MilvusStore) -> None:
     url = milvus.url
-    out = subprocess.run([sys.executable, "-c", LOCKER.format(url=url)], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", LOCKER.format(url=url)], capture_output=True, text=True, timeout=120
+    )
     assert "refused:" in out.stdout and "another process" in out.stdout, out.stderr[-2000:]
     milvus.close()  # releases the database: now another process may open it
-    out = subprocess.run([sys.executable, "-c", LOCKER.format(url=url)], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", LOCKER.format(url=url)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0 and "refused" not in out.stdout, out.stderr[-2000:]
 
 
@@ -593,11 +619,13 @@ def test_milvus_store_is_closed_cleanly(mstore: MilvusStore) -> None:
 def test_a_new_person_must_not_exist(store: Store) -> None:
     """Creating a person (new=True) is decided inside the enrolment's own transaction: a taken
     name is a Conflict and adds nothing, so two writers creating one name cannot both win."""
-    assert store.add_samples("Ada", SPACE, [sample(1)], consent="c", enrolled_by="t",
-                             expires_at=None, new=True)
+    assert store.add_samples(
+        "Ada", SPACE, [sample(1)], consent="c", enrolled_by="t", expires_at=None, new=True
+    )
     events = len(store.events())
     with pytest.raises(Conflict):
-        store.add_samples("Ada", SPACE, [sample(2)], consent="c", enrolled_by="t",
-                          expires_at=None, new=True)
+        store.add_samples(
+            "Ada", SPACE, [sample(2)], consent="c", enrolled_by="t", expires_at=None, new=True
+        )
     assert [(p.name, p.samples) for p in store.people()] == [("Ada", 1)]
     assert len(store.events()) == events and not store.has_image("Ada", f"{2:064x}")

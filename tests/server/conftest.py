@@ -17,9 +17,7 @@ from .server_helpers import Api, make_keys, settings_for
 
 
 @pytest.fixture(scope="session")
-def make_api(
-    engine: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[..., Api]]:
+def make_api(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Api]]:
     """Start an app on a fresh home with the given setting changes (stopped at session end)."""
     started: list[TestClient] = []
 

@@ -26,15 +26,16 @@ def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (
-            struct.pack(">I", len(data)) + kind + data
+            struct.pack(">I", len(data))
+            + kind
+            + data
             + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
         )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     pixels = zlib.compress(b"\0" * (width * 3 + 1) * 8)  # a few rows; the rest never arrives
     return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels)
-        + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
     )
 
 
@@ -53,8 +54,12 @@ def test_decompression_bomb_is_413(api: Api) -> None:
     ):
         assert response.status_code == 413, response.text
         assert response.json()["code"] == "image_too_large"
-    enrol = api.call("POST", "/v1/people", data={"name": "Bomb", "consent": "consent"},
-                     files={"images": ("bomb.png", bomb, "image/png")})
+    enrol = api.call(
+        "POST",
+        "/v1/people",
+        data={"name": "Bomb", "consent": "consent"},
+        files={"images": ("bomb.png", bomb, "image/png")},
+    )
     assert enrol.status_code == 422
     assert enrol.json()["skipped"][0]["code"] == "image_too_large"
 
@@ -80,8 +85,12 @@ def test_bad_files(api: Api, face_photo: Path, what: str, status: int, code: str
     assert response.status_code == status, response.text
     if code:
         assert response.json()["code"] == code
-    enrol = api.call("POST", "/v1/people", data={"name": f"Bad {what}", "consent": "consent"},
-                     files={"images": upload})
+    enrol = api.call(
+        "POST",
+        "/v1/people",
+        data={"name": f"Bad {what}", "consent": "consent"},
+        files={"images": upload},
+    )
     if code:
         assert enrol.status_code == 422 and enrol.json()["skipped"][0]["code"] == code
     else:  # the file's name is only a label: its base name, never opened
@@ -90,15 +99,27 @@ def test_bad_files(api: Api, face_photo: Path, what: str, status: int, code: str
         assert shown["samples"][0]["source"] == "passwd"
 
 
-@pytest.mark.parametrize("value", ["/etc/passwd", "http://169.254.169.254/", "file:///etc/passwd",
-                                   "../../../../etc/shadow", "~/.ssh/id_rsa"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "/etc/passwd",
+        "http://169.254.169.254/",
+        "file:///etc/passwd",
+        "../../../../etc/shadow",
+        "~/.ssh/id_rsa",
+    ],
+)
 def test_paths_and_urls_are_never_read(api: Api, value: str) -> None:
     # as a multipart text part where a file is expected
     body = (
         f'--xx\r\nContent-Disposition: form-data; name="image"\r\n\r\n{value}\r\n--xx--\r\n'
     ).encode()
-    as_text = api.call("POST", "/v1/identify", content=body,
-                       headers={"Content-Type": "multipart/form-data; boundary=xx"})
+    as_text = api.call(
+        "POST",
+        "/v1/identify",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=xx"},
+    )
     assert as_text.status_code == 422 and "never reads paths or URLs" in as_text.json()["message"]
     # as the JSON string: only ever decoded as base64
     as_json = api.call("POST", "/v1/detect", json={"image": value})
@@ -115,15 +136,27 @@ def test_other_malformed_requests(api: Api) -> None:
         ({"content": b"{not json", "headers": {"Content-Type": "application/json"}}, 422),
         ({"content": b"[1, 2]", "headers": {"Content-Type": "application/json"}}, 422),
         ({"content": b"--x\r\ngarbage", "headers": {"Content-Type": "multipart/form-data"}}, 400),
-        ({"content": b"--x\r\ngarbage",  # the parser skips it: no parts, so no image
-          "headers": {"Content-Type": "multipart/form-data; boundary=x"}}, 422),
+        (
+            {
+                "content": b"--x\r\ngarbage",  # the parser skips it: no parts, so no image
+                "headers": {"Content-Type": "multipart/form-data; boundary=x"},
+            },
+            422,
+        ),
         ({"json": {"image": ""}}, 422),
         ({"json": {"image": None}}, 422),
         ({"json": {"img": "aGk="}}, 422),
         ({"json": {"image": "aGk=", "image_b": "aGk="}}, 422),
         ({"files": {"image": ("a.jpg", b"", "image/jpeg")}}, 400),
-        ({"files": [("image", ("a.jpg", b"x", "image/jpeg")),
-                    ("image", ("b.jpg", b"y", "image/jpeg"))]}, 422),
+        (
+            {
+                "files": [
+                    ("image", ("a.jpg", b"x", "image/jpeg")),
+                    ("image", ("b.jpg", b"y", "image/jpeg")),
+                ]
+            },
+            422,
+        ),
         ({"files": {"picture": ("a.jpg", b"x", "image/jpeg")}}, 422),
     ]
     for kwargs, status in cases:
@@ -138,7 +171,9 @@ def test_other_malformed_requests(api: Api) -> None:
 
 def test_a_50mb_body_is_refused_before_it_is_read(api: Api, engine: Any) -> None:
     declared = api.call(
-        "POST", "/v1/detect", content=b"x" * (50 * MB),
+        "POST",
+        "/v1/detect",
+        content=b"x" * (50 * MB),
         headers={"Content-Type": "application/json"},
     )
     assert declared.status_code == 413 and declared.json()["code"] == "request_too_large"
@@ -162,9 +197,16 @@ def test_a_50mb_body_is_refused_before_it_is_read(api: Api, engine: Any) -> None
             sent.append(message)
 
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-            "scheme": "http", "path": "/v1/detect", "raw_path": b"/v1/detect",
-            "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/detect",
+            "raw_path": b"/v1/detect",
+            "query_string": b"",
+            "root_path": "",
+            "client": ("127.0.0.1", 1),
             "server": ("127.0.0.1", 80),
             "headers": [(b"authorization", f"Bearer {api.keys['admin']}".encode()), *headers],
         }

@@ -21,7 +21,10 @@ def enrolled(make_api: Any, lfw_people: dict[str, list[Path]]) -> Api:
     for name in ("Colin_Powell", "Tony_Blair"):
         photos = lfw_people[name][:2]
         response = api.call(
-            "POST", "/v1/people", who="enrol", data={"name": name, "consent": "test"},
+            "POST",
+            "/v1/people",
+            who="enrol",
+            data={"name": name, "consent": "test"},
             files=[("images", (p.name, p.read_bytes(), "image/jpeg")) for p in photos],
         )
         assert response.status_code == 201, response.text
@@ -43,8 +46,7 @@ def test_several_images_in_one_request(
     out = response.json()
     assert out["faces"] is None  # the single-image shorthand only for one image
     images = out["images"]
-    assert [i["image"] for i in images] == ["powell.jpg", "broken.jpg", "stranger.jpg",
-                                            "blair.jpg"]
+    assert [i["image"] for i in images] == ["powell.jpg", "broken.jpg", "stranger.jpg", "blair.jpg"]
     assert images[1]["faces"] is None and images[1]["error"]["code"]
     assert "message" in images[1]["error"]
     for entry, who in ((images[0], "Colin_Powell"), (images[3], "Tony_Blair")):
@@ -70,8 +72,12 @@ def test_several_images_in_one_request(
 
 
 def test_one_bad_image_alone_is_still_an_error(enrolled: Api) -> None:
-    response = enrolled.call("POST", "/v1/identify", who="read",
-                             files=[("image", ("x.jpg", b"\xff\xd8 nope", "image/jpeg"))])
+    response = enrolled.call(
+        "POST",
+        "/v1/identify",
+        who="read",
+        files=[("image", ("x.jpg", b"\xff\xd8 nope", "image/jpeg"))],
+    )
     assert 400 <= response.status_code < 500 and response.json()["code"]
 
 
@@ -81,8 +87,12 @@ def test_limits_apply_to_the_whole_request(
     photos = lfw_people["Hugo_Chavez"][:4]
     each = max(p.stat().st_size for p in photos)
     small = make_api("identify-limit", max_request_bytes=2 * each + 4096)
-    one = small.call("POST", "/v1/identify", who="read",
-                     files=[("image", (photos[0].name, photos[0].read_bytes(), "image/jpeg"))])
+    one = small.call(
+        "POST",
+        "/v1/identify",
+        who="read",
+        files=[("image", (photos[0].name, photos[0].read_bytes(), "image/jpeg"))],
+    )
     assert one.status_code == 200, one.text
     parts = [("image", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
     assert small.call("POST", "/v1/identify", who="read", files=parts).status_code == 413

@@ -37,13 +37,15 @@ def api(make_api: Callable[..., Api]) -> Api:
 
 
 def create(api: Api, name: str, photo: Path) -> None:
-    made = api.call("POST", "/v1/people", data={"name": name, "consent": "consent"},
-                    files=files(photo))
+    made = api.call(
+        "POST", "/v1/people", data={"name": name, "consent": "consent"}, files=files(photo)
+    )
     assert made.status_code == 201, made.text
 
 
-def hold_detection(api: Api, monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event,
-                                                                       threading.Event]:
+def hold_detection(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> tuple[threading.Event, threading.Event]:
     """Make the next enrolment stop inside face detection until ``release`` is set (it sets
     ``entered`` when it gets there): the window in which a slow add-samples request runs."""
     gallery = api.app.state.services.gallery
@@ -83,16 +85,23 @@ def test_an_add_in_flight_during_an_erasure_is_404_and_stores_nothing(
     if op == "merge":
         create(api, "Merge Target", blair[0])
     entered, release = hold_detection(api, monkeypatch)
-    thread, out = in_thread(lambda: api.call(
-        "POST", f"/v1/people/{name}/samples", who="enrol", data={"consent": "consent"},
-        files=files(powell[1], powell[2])))
+    thread, out = in_thread(
+        lambda: api.call(
+            "POST",
+            f"/v1/people/{name}/samples",
+            who="enrol",
+            data={"consent": "consent"},
+            files=files(powell[1], powell[2]),
+        )
+    )
     assert entered.wait(timeout=60)  # the add checked that the person exists, and is detecting
     done = {
         "forget": lambda: api.call("POST", f"/v1/people/{name}/forget"),
         "rename": lambda: api.call("PATCH", f"/v1/people/{name}", json={"name": "Renamed"}),
         "remove": lambda: api.call("DELETE", f"/v1/people/{name}"),
-        "merge": lambda: api.call("POST", f"/v1/people/{name}/merge",
-                                  json={"into": "Merge Target"}),
+        "merge": lambda: api.call(
+            "POST", f"/v1/people/{name}/merge", json={"into": "Merge Target"}
+        ),
     }[op]()
     assert done.status_code == 200, done.text
     release.set()
@@ -126,9 +135,18 @@ def test_concurrent_uploads_of_one_photo_store_it_once(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(gallery, "sample_from", together)
-    workers = [in_thread(lambda: api.call("POST", "/v1/people/Twice/samples", who="enrol",
-                                          data={"consent": "consent"}, files=files(chavez[1])))
-               for _ in range(2)]
+    workers = [
+        in_thread(
+            lambda: api.call(
+                "POST",
+                "/v1/people/Twice/samples",
+                who="enrol",
+                data={"consent": "consent"},
+                files=files(chavez[1]),
+            )
+        )
+        for _ in range(2)
+    ]
     for thread, _ in workers:
         thread.join(timeout=120)
     answers = sorted((out["response"].json() for _, out in workers), key=lambda a: -a["enrolled"])
@@ -145,20 +163,30 @@ def test_names_that_look_identical_are_one_person(
 ) -> None:
     bush = lfw_people["Laura_Bush"]
     create(api, "José Ángel", bush[0])
-    for twin in ("JOSÉ ÁNGEL", "Jose\u0301 A\u0301ngel", "José\u00a0Ángel", "José  Ángel",
-                 "J\u043es\u00e9 Ángel"):  # case, NFD, no-break space, double space, Cyrillic о
-        again = api.call("POST", "/v1/people", data={"name": twin, "consent": "consent"},
-                         files=files(bush[1]))
+    for twin in (
+        "JOSÉ ÁNGEL",
+        "Jose\u0301 A\u0301ngel",
+        "José\u00a0Ángel",
+        "José  Ángel",
+        "J\u043es\u00e9 Ángel",
+    ):  # case, NFD, no-break space, double space, Cyrillic о
+        again = api.call(
+            "POST", "/v1/people", data={"name": twin, "consent": "consent"}, files=files(bush[1])
+        )
         assert again.status_code == 409 and again.json()["code"] == "conflict", (twin, again.text)
     assert api.call("GET", "/v1/people/Jose\u0301 A\u0301ngel").json()["name"] == "José Ángel"
     for bad in ("\u200b", "Ada\u202e", "\u3164", "a/b", " Ada", "..", "Ada\ufe0f"):
-        refused = api.call("POST", "/v1/people", data={"name": bad, "consent": "consent"},
-                           files=files(bush[1]))
+        refused = api.call(
+            "POST", "/v1/people", data={"name": bad, "consent": "consent"}, files=files(bush[1])
+        )
         assert refused.status_code == 422 and refused.json()["code"] == "invalid_request", bad
         renamed = api.call("PATCH", "/v1/people/José Ángel", json={"name": bad})
         assert renamed.status_code == 422, bad
-        result = CliRunner().invoke(main, ["enroll", "--person", bad, str(bush[1]), "--json"],
-                                    env={"FACEWISE_HOME": str(tmp_path / "cli")})
+        result = CliRunner().invoke(
+            main,
+            ["enroll", "--person", bad, str(bush[1]), "--json"],
+            env={"FACEWISE_HOME": str(tmp_path / "cli")},
+        )
         assert result.exit_code == 2, (bad, result.output)  # the CLI refuses the same names
         assert json.loads(result.stdout)["error"]["code"] == "invalid_input"
     create(api, "Someone", bush[2])
@@ -171,9 +199,14 @@ def test_names_that_look_identical_are_one_person(
 # --- defect 6: every parse error is a 4xx -------------------------------------------------------
 
 ROUTES = [  # (method, url) of every route that takes a body
-    ("POST", "/v1/detect"), ("POST", "/v1/embed"), ("POST", "/v1/verify"),
-    ("POST", "/v1/identify"), ("POST", "/v1/analyze"), ("POST", "/v1/people"),
-    ("POST", "/v1/people/Nobody/samples"), ("PATCH", "/v1/people/Nobody"),
+    ("POST", "/v1/detect"),
+    ("POST", "/v1/embed"),
+    ("POST", "/v1/verify"),
+    ("POST", "/v1/identify"),
+    ("POST", "/v1/analyze"),
+    ("POST", "/v1/people"),
+    ("POST", "/v1/people/Nobody/samples"),
+    ("PATCH", "/v1/people/Nobody"),
     ("POST", "/v1/people/Nobody/merge"),
 ]
 HOSTILE = [
@@ -193,8 +226,7 @@ HOSTILE = [
 @pytest.mark.parametrize(("method", "url"), ROUTES)
 def test_hostile_json_bodies_are_4xx(api: Api, method: str, url: str) -> None:
     for body in HOSTILE:
-        response = api.call(method, url, content=body,
-                            headers={"Content-Type": "application/json"})
+        response = api.call(method, url, content=body, headers={"Content-Type": "application/json"})
         assert 400 <= response.status_code < 500, (url, body[:60], response.text[:300])
         assert set(response.json()) >= {"code", "message"}
 
@@ -202,8 +234,12 @@ def test_hostile_json_bodies_are_4xx(api: Api, method: str, url: str) -> None:
 def test_extreme_times_and_cursors_are_4xx(api: Api, lfw_people: dict[str, list[Path]]) -> None:
     photo = lfw_people["Laura_Bush"][3]
     for expiry in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"):
-        response = api.call("POST", "/v1/people", files=files(photo),
-                            data={"name": "Expiry", "consent": "c", "expires_at": expiry})
+        response = api.call(
+            "POST",
+            "/v1/people",
+            files=files(photo),
+            data={"name": "Expiry", "consent": "c", "expires_at": expiry},
+        )
         assert response.status_code == 422, response.text
     for after in (str(2**63), str(10**30), "9" * 5000, "-1", "1e3"):
         response = api.call("GET", f"/v1/audit?after={after}")
@@ -213,26 +249,40 @@ def test_extreme_times_and_cursors_are_4xx(api: Api, lfw_people: dict[str, list[
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
 )
-FIELDS = ["image", "image_a", "image_b", "images", "name", "into", "consent", "source",
-          "expires_at", "largest"]
+FIELDS = [
+    "image",
+    "image_a",
+    "image_b",
+    "images",
+    "name",
+    "into",
+    "consent",
+    "source",
+    "expires_at",
+    "largest",
+]
 bodies = st.one_of(
     json_values,
     st.dictionaries(st.sampled_from(FIELDS), json_values | st.text(max_size=60), max_size=6),
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck),
-          derandomize=True)
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+)
 @given(route=st.sampled_from(ROUTES), body=bodies)
-def test_any_json_body_on_any_route_is_never_5xx(api: Api, route: tuple[str, str],
-                                                   body: Any) -> None:
+def test_any_json_body_on_any_route_is_never_5xx(
+    api: Api, route: tuple[str, str], body: Any
+) -> None:
     method, url = route
-    response = api.call(method, url, content=json.dumps(body),
-                        headers={"Content-Type": "application/json"})
+    response = api.call(
+        method, url, content=json.dumps(body), headers={"Content-Type": "application/json"}
+    )
     assert response.status_code < 500, (url, body, response.text[:300])
 
 
@@ -242,8 +292,10 @@ def test_any_json_body_on_any_route_is_never_5xx(api: Api, route: tuple[str, str
 def test_a_chunked_multipart_body_over_the_limit_is_413(api: Api) -> None:
     app = api.app
     limit = app.state.services.settings.max_request_bytes
-    part = (b'--xx\r\nContent-Disposition: form-data; name="images"; filename="a.jpg"\r\n'
-            b"Content-Type: image/jpeg\r\n\r\n")
+    part = (
+        b'--xx\r\nContent-Disposition: form-data; name="images"; filename="a.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n"
+    )
 
     async def run(path: str) -> tuple[int, bytes]:
         pulled = 0
@@ -260,11 +312,21 @@ def test_a_chunked_multipart_body_over_the_limit_is_413(api: Api) -> None:
             sent.append(message)
 
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-            "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
-            "headers": [(b"authorization", f"Bearer {api.keys['admin']}".encode()),
-                        (b"content-type", b"multipart/form-data; boundary=xx")],
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+            "headers": [
+                (b"authorization", f"Bearer {api.keys['admin']}".encode()),
+                (b"content-type", b"multipart/form-data; boundary=xx"),
+            ],
         }
         await app(scope, receive, send)
         body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
@@ -287,7 +349,8 @@ def test_no_response_to_any_scope_names_a_server_folder_or_account(
     photo = folder / "powell.jpg"
     photo.write_bytes(lfw_people["Colin_Powell"][5].read_bytes())
     result = CliRunner().invoke(  # an operator enrols on the server's gallery with the CLI
-        main, ["enroll", "--person", "Cli Enrolled", str(photo), "--consent", "form", "--json"],
+        main,
+        ["enroll", "--person", "Cli Enrolled", str(photo), "--consent", "form", "--json"],
         env={"FACEWISE_HOME": str(api.home)},
     )
     assert result.exit_code == 0, result.output

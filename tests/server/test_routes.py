@@ -156,13 +156,15 @@ def test_detect_and_verify_match_the_cli(
     assert faces == cli["faces"]
 
     same = api.call(
-        "POST", "/v1/verify", files=[*files(face_photo, field="image_a"),
-                                     *files(same_person, field="image_b")]
+        "POST",
+        "/v1/verify",
+        files=[*files(face_photo, field="image_a"), *files(same_person, field="image_b")],
     ).json()
     assert same["verified"] is True and same["score"] >= same["threshold"]
     assert same == cli_json(api.home, "verify", str(face_photo), str(same_person))
     other = api.call(
-        "POST", "/v1/verify?threshold_at=accuracy",
+        "POST",
+        "/v1/verify?threshold_at=accuracy",
         json={"image_a": b64(face_photo), "image_b": b64(other_person)},
     ).json()
     assert other["verified"] is False and other["operating_point"] == "accuracy"
@@ -205,13 +207,17 @@ def test_people_lifecycle(
     powell, blair, chavez = (lfw_people[n] for n in ("Colin_Powell", "Tony_Blair", "Hugo_Chavez"))
     for name, photos in (("Powell", powell), ("Blair", blair), ("Chavez", chavez)):
         response = api.call(
-            "POST", "/v1/people", who="enrol",
-            data={"name": name, "consent": "consent", "source": "lfw"}, files=files(*photos[:3]),
+            "POST",
+            "/v1/people",
+            who="enrol",
+            data={"name": name, "consent": "consent", "source": "lfw"},
+            files=files(*photos[:3]),
         )
         assert response.status_code == 201, response.text
         assert response.json() == {"person": name, "enrolled": 3, "skipped": []}
-    taken = api.call("POST", "/v1/people", data={"name": "Blair", "consent": "consent"},
-                     files=files(blair[5]))
+    taken = api.call(
+        "POST", "/v1/people", data={"name": "Blair", "consent": "consent"}, files=files(blair[5])
+    )
     assert taken.status_code == 409 and taken.json()["code"] == "conflict"
 
     hit = api.call("POST", "/v1/identify?top=2", who="read", files=files(blair[3], field="image"))
@@ -230,13 +236,18 @@ def test_people_lifecycle(
     ]
     assert unknown["person"] is None and unknown["decision"]["accepted"] is False
 
-    more = api.call("POST", "/v1/people/Powell/samples", who="enrol",
-                    data={"consent": "contract", "expires_at": "2099-01-01"},
-                    files=files(powell[0], powell[3], powell[3]))
+    more = api.call(
+        "POST",
+        "/v1/people/Powell/samples",
+        who="enrol",
+        data={"consent": "contract", "expires_at": "2099-01-01"},
+        files=files(powell[0], powell[3], powell[3]),
+    )
     assert more.status_code == 201
     assert more.json()["enrolled"] == 1
     assert [s["reason"] for s in more.json()["skipped"]] == [
-        "already enrolled", "the same image twice in a request"
+        "already enrolled",
+        "the same image twice in a request",
     ]
     shown = api.call("GET", "/v1/people/Powell", who="read").json()
     assert shown["name"] == "Powell" and len(shown["samples"]) == 4
@@ -271,8 +282,9 @@ def test_people_lifecycle(
     ):
         gone = api.call(method, url, json=body)
         assert gone.status_code == 404 and gone.json()["code"] == "not_found", (method, url)
-    gone = api.call("POST", "/v1/people/Powell/samples", data={"consent": "c"},
-                    files=files(powell[4]))
+    gone = api.call(
+        "POST", "/v1/people/Powell/samples", data={"consent": "c"}, files=files(powell[4])
+    )
     assert gone.status_code == 404
 
     events = api.call("GET", "/v1/audit?limit=1000").json()["events"]
@@ -324,22 +336,28 @@ def test_enrol_refusals(
         ({"name": "R", "consent": "consent", "expires_at": "soon"}, None, 422, "date"),
         ({"name": "R", "consent": "consent", "colour": "red"}, None, 422, "colour"),
         ({"name": "R", "consent": "consent"}, files(*[photo] * 21), 422, "20 files"),
-        ({"name": "R", "consent": "consent"}, [("images", ("e.jpg", b"", "image/jpeg"))], 400,
-         "empty"),
+        (
+            {"name": "R", "consent": "consent"},
+            [("images", ("e.jpg", b"", "image/jpeg"))],
+            400,
+            "empty",
+        ),
         ({"name": "R", "consent": "consent", "images": "/etc/passwd"}, [], 422, "file"),
     ):
         if upload == []:  # text parts only: the image as a string, which is never a path
             body, kind = multipart(list(data.items()))
-            response = api.call("POST", "/v1/people", content=body,
-                                headers={"Content-Type": kind})
+            response = api.call("POST", "/v1/people", content=body, headers={"Content-Type": kind})
         else:
             response = enrol(data, upload)
         assert response.status_code == status, (data, response.text)
         assert word in response.json()["message"], (word, response.json())
     assert api.call("GET", "/v1/people/R").status_code == 404
 
-    by_json = api.call("POST", "/v1/people", json={"name": "Rumsfeld", "consent": "consent",
-                                                   "images": [b64(photo)]})
+    by_json = api.call(
+        "POST",
+        "/v1/people",
+        json={"name": "Rumsfeld", "consent": "consent", "images": [b64(photo)]},
+    )
     assert by_json.status_code == 201 and by_json.json()["skipped"] == []
     assert by_json.json()["enrolled"] == 1
     for payload, status in (
@@ -353,8 +371,9 @@ def test_enrol_refusals(
         assert response.status_code == status, (payload, response.text)
     unknown_query = api.call("GET", "/v1/people?colour=red")
     assert unknown_query.status_code == 422 and "colour" in unknown_query.json()["message"]
-    assert api.call("POST", "/v1/identify?top=0", files=files(photo, field="image")).status_code \
-        == 422
+    assert (
+        api.call("POST", "/v1/identify?top=0", files=files(photo, field="image")).status_code == 422
+    )
     assert api.call("PATCH", "/v1/people/Rumsfeld", json={"name": "x", "y": 1}).status_code == 422
 
 
@@ -387,12 +406,14 @@ def test_rate_limit_cors_and_an_empty_gallery(make_api: Any, face_photo: Path) -
     preflight = {"Origin": "https://page.test", "Access-Control-Request-Method": "POST"}
     allowed = limited.call("OPTIONS", "/v1/identify", who=None, headers=preflight)
     assert allowed.headers["access-control-allow-origin"] == "https://page.test"
-    elsewhere = limited.call("OPTIONS", "/v1/identify", who=None,
-                             headers={**preflight, "Origin": "https://evil.test"})
+    elsewhere = limited.call(
+        "OPTIONS", "/v1/identify", who=None, headers={**preflight, "Origin": "https://evil.test"}
+    )
     assert "access-control-allow-origin" not in elsewhere.headers
 
-    [face] = limited.call("POST", "/v1/identify", who="admin",
-                          files=files(face_photo, field="image")).json()["faces"]
+    [face] = limited.call(
+        "POST", "/v1/identify", who="admin", files=files(face_photo, field="image")
+    ).json()["faces"]
     assert face["person"] is None and face["score"] is None and face["candidates"] == []
     # the empty index was written to its cache file, and reads back in another process
     assert (limited.home / "index.bin").is_file()
@@ -401,7 +422,9 @@ def test_rate_limit_cors_and_an_empty_gallery(make_api: Any, face_photo: Path) -
 
 def test_cors_is_off_by_default(api: Api) -> None:
     response = api.call(
-        "OPTIONS", "/v1/identify", who=None,
+        "OPTIONS",
+        "/v1/identify",
+        who=None,
         headers={"Origin": "https://page.test", "Access-Control-Request-Method": "POST"},
     )
     assert "access-control-allow-origin" not in response.headers

@@ -23,8 +23,12 @@ def fuzzed(make_api: Any, lfw_people: dict[str, Any]) -> Api:
     api: Api = make_api("fuzz")
     for name in ("Laura_Bush", "Jacques_Chirac"):
         photo = lfw_people[name][0]
-        response = api.call("POST", "/v1/people", data={"name": name, "consent": "consent"},
-                            files={"images": (photo.name, photo.read_bytes(), "image/jpeg")})
+        response = api.call(
+            "POST",
+            "/v1/people",
+            data={"name": name, "consent": "consent"},
+            files={"images": (photo.name, photo.read_bytes(), "image/jpeg")},
+        )
         assert response.status_code == 201
     return api
 

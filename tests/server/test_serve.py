@@ -76,9 +76,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     env = {**os.environ, "FACEWISE_HOME": str(home), "FACEWISE_RATE_LIMIT": "0"}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "facewise", "serve", "--port", str(port),
-             "--workers", str(WORKERS), "--log-level", "warning"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "facewise",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(WORKERS),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -136,14 +148,14 @@ def test_parallel_enrol_and_identify_lose_nothing(
     errors: list[BaseException] = []
 
     def enrol(name: str, photos: list[Path]) -> None:
-        with httpx.Client(base_url=url, timeout=60,
-                          headers={"Authorization": f"Bearer {keys['enrol']}"}) as client:
+        with httpx.Client(
+            base_url=url, timeout=60, headers={"Authorization": f"Bearer {keys['enrol']}"}
+        ) as client:
             for i, photo in enumerate(photos):
                 upload = {"images": (photo.name, photo.read_bytes(), "image/jpeg")}
                 form = {"consent": "consent"}
                 if i == 0:
-                    response = client.post("/v1/people", data={**form, "name": name},
-                                           files=upload)
+                    response = client.post("/v1/people", data={**form, "name": name}, files=upload)
                 else:
                     response = client.post(f"/v1/people/{name}/samples", data=form, files=upload)
                 with lock:
@@ -152,8 +164,9 @@ def test_parallel_enrol_and_identify_lose_nothing(
                         acknowledged[name] = acknowledged.get(name, 0) + response.json()["enrolled"]
 
     def identify(photo: Path, rounds: int) -> None:
-        with httpx.Client(base_url=url, timeout=60,
-                          headers={"Authorization": f"Bearer {keys['read']}"}) as client:
+        with httpx.Client(
+            base_url=url, timeout=60, headers={"Authorization": f"Bearer {keys['read']}"}
+        ) as client:
             for _ in range(rounds):
                 response = client.post(
                     "/v1/identify", files={"image": (photo.name, photo.read_bytes(), "image/jpeg")}
@@ -196,8 +209,11 @@ def test_parallel_enrol_and_identify_lose_nothing(
 
     # after the test, identify finds the people enrolled by the other clients
     blair = lfw_people["Tony_Blair"][20]
-    hit = httpx.post(f"{url}/v1/identify", headers=admin,
-                     files={"image": (blair.name, blair.read_bytes(), "image/jpeg")}).json()
+    hit = httpx.post(
+        f"{url}/v1/identify",
+        headers=admin,
+        files={"image": (blair.name, blair.read_bytes(), "image/jpeg")},
+    ).json()
     assert hit["faces"][0]["person"] == "Tony_Blair"
 
     # the CLI, in this process, sees the same committed gallery and an intact chain
@@ -229,11 +245,15 @@ def test_one_new_name_created_at_once_by_many_clients(
     start = threading.Barrier(len(photos))
 
     def create(photo: Path) -> None:
-        with httpx.Client(base_url=url, timeout=60,
-                          headers={"Authorization": f"Bearer {key}"}) as client:
+        with httpx.Client(
+            base_url=url, timeout=60, headers={"Authorization": f"Bearer {key}"}
+        ) as client:
             start.wait()
-            response = client.post("/v1/people", data={"name": "Raced", "consent": "consent"},
-                                   files={"images": (photo.name, photo.read_bytes())})
+            response = client.post(
+                "/v1/people",
+                data={"name": "Raced", "consent": "consent"},
+                files={"images": (photo.name, photo.read_bytes())},
+            )
             statuses.append(response.status_code)
 
     threads = [threading.Thread(target=create, args=(p,)) for p in photos]

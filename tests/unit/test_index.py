@@ -128,7 +128,7 @@ def test_add_and_remove(kind: str, data: Data) -> None:
     n = 1500 * SAMPLES
     index = build_index(data.ids[:n], data.vectors[:n], dim=DIM, kind=kind)
     # remove two people (all their samples) and some ids that are not there
-    gone = data.ids[:2 * SAMPLES]
+    gone = data.ids[: 2 * SAMPLES]
     assert index.remove(np.r_[gone, [1, 3, 10**12]]) == len(gone)
     assert len(index) == n - len(gone)
     assert index.remove(gone) == 0
@@ -174,8 +174,9 @@ def test_copy_false_takes_the_arrays_over(kind: str, data: Data) -> None:
     assert not np.shares_memory(copied._store.vectors, data.vectors)  # type: ignore[attr-defined]
     assert np.array_equal(index.search(data.probes, 3)[1], copied.search(data.probes, 3)[1])
     # arrays of another dtype or layout are converted (copied) as before
-    index = build_index(ids.astype(np.int32), vectors.astype(np.float64), dim=DIM, kind="exact",
-                        copy=False)
+    index = build_index(
+        ids.astype(np.int32), vectors.astype(np.float64), dim=DIM, kind="exact", copy=False
+    )
     assert index.search(data.probes[:5], 1)[1].shape == (5, 1)
 
 
@@ -188,9 +189,12 @@ def test_the_matrix_grows_by_a_bounded_spare(data: Data, monkeypatch: pytest.Mon
     assert len(index._store.vectors) == 2000 + 100 + 64  # type: ignore[attr-defined]
     index.add(data.ids[2001:2500], data.vectors[2001:2500])
     assert len(index._store.vectors) == 2500  # type: ignore[attr-defined]  # no spare: asked for more
-    assert np.array_equal(index.search(data.probes[:50], 1)[1],
-                          build_index(data.ids[:2500], data.vectors[:2500], dim=DIM,
-                                      kind="exact").search(data.probes[:50], 1)[1])
+    assert np.array_equal(
+        index.search(data.probes[:50], 1)[1],
+        build_index(data.ids[:2500], data.vectors[:2500], dim=DIM, kind="exact").search(
+            data.probes[:50], 1
+        )[1],
+    )
 
 
 def test_rerank_grows_past_a_million() -> None:
@@ -237,15 +241,19 @@ def test_save_load_round_trip(kind: str, data: Data, tmp_path: Path) -> None:
     if isinstance(index, IVFIndex):
         assert isinstance(loaded, IVFIndex)
         assert (loaded.nprobe, loaded.nlist, loaded.trained_for) == (
-            index.nprobe, index.nlist, index.trained_for)
+            index.nprobe,
+            index.nlist,
+            index.trained_for,
+        )
     # the loaded index keeps working
     loaded.add(data.ids[:10], data.vectors[:10])
     assert loaded.remove(data.ids[10:20]) == 10
     assert loaded.search(data.vectors[:1], 1)[1][0, 0] == data.ids[0]
 
 
-def test_stale_file_loads_as_none(exact: VectorIndex, tmp_path: Path,
-                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_stale_file_loads_as_none(
+    exact: VectorIndex, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "index.bin"
     save_index(exact, path, generation=3, space_key="a")
     with caplog.at_level(logging.WARNING, logger="facewise.gallery.index"):
@@ -255,10 +263,23 @@ def test_stale_file_loads_as_none(exact: VectorIndex, tmp_path: Path,
     assert load_index(path, generation=3, space_key="a") is not None
 
 
-@pytest.mark.parametrize("damage", ["truncate", "truncate-header", "flip", "magic", "garbage",
-                                    "empty", "missing", "trailing", "header-count"])
-def test_damaged_file_loads_as_none(damage: str, data: Data, tmp_path: Path,
-                                    caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "truncate",
+        "truncate-header",
+        "flip",
+        "magic",
+        "garbage",
+        "empty",
+        "missing",
+        "trailing",
+        "header-count",
+    ],
+)
+def test_damaged_file_loads_as_none(
+    damage: str, data: Data, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     index = build_index(data.ids[:200], data.vectors[:200], dim=DIM)
     path = tmp_path / "index.bin"
     save_index(index, path, generation=1, space_key="k")
@@ -386,8 +407,9 @@ def test_bad_input_is_rejected(data: Data) -> None:
 def test_facenet_dimension() -> None:
     rng = np.random.default_rng(1)
     centres = _unit(rng.standard_normal((500, 512)))
-    vectors = _unit(np.repeat(centres, 3, axis=0) + 0.5 / np.sqrt(512)
-                    * rng.standard_normal((1500, 512)))
+    vectors = _unit(
+        np.repeat(centres, 3, axis=0) + 0.5 / np.sqrt(512) * rng.standard_normal((1500, 512))
+    )
     probes = _unit(centres + 0.5 / np.sqrt(512) * rng.standard_normal((500, 512)))
     ids = np.arange(1500, dtype=np.int64)
     ivf = build_index(ids, vectors, dim=512, kind="ivf")

@@ -103,7 +103,11 @@ def run_hidden(hidden: str, code: str, *args: str) -> subprocess.CompletedProces
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     return subprocess.run(
         [sys.executable, "-c", script, hidden, *args],
-        capture_output=True, text=True, timeout=120, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
     )
 
 
@@ -128,16 +132,26 @@ def expect(extra, action):
         ("matplotlib", "eval", "require('matplotlib.figure')"),
         ("h5py", "analysis", "from facewise.analyzers.expression import convert; convert('x.h5')"),
         ("faiss", "scale", "from facewise.gallery.index.base import _faiss; _faiss()"),
-        ("pymilvus", "milvus", "from facewise.gallery.stores import open_store; "
-                               "open_store('milvus://127.0.0.1:1')"),
-        ("milvus_lite", "milvus", "from facewise.gallery.stores import open_store; "
-                                  "open_store('milvus-lite:///' + tmp + '/m.db')"),
+        (
+            "pymilvus",
+            "milvus",
+            "from facewise.gallery.stores import open_store; open_store('milvus://127.0.0.1:1')",
+        ),
+        (
+            "milvus_lite",
+            "milvus",
+            "from facewise.gallery.stores import open_store; "
+            "open_store('milvus-lite:///' + tmp + '/m.db')",
+        ),
         ("ray", "ray", "from facewise.gallery.batch import _ray; next(_ray({}, [], 1))"),
     ],
 )
-def test_a_hidden_package_raises_missing_extra(hidden: str, extra: str, action: str,
-                                               tmp_path: Path) -> None:
-    code = EXPECT_MISSING + f"""
+def test_a_hidden_package_raises_missing_extra(
+    hidden: str, extra: str, action: str, tmp_path: Path
+) -> None:
+    code = (
+        EXPECT_MISSING
+        + f"""
 import sys
 from facewise.extras import require
 tmp = {str(tmp_path)!r}
@@ -145,6 +159,7 @@ def act():
     {action}
 expect({extra!r}, act)
 """
+    )
     done = run_hidden(hidden, code)
     assert done.returncode == 0, done.stderr
     assert f"MISSING {extra}" in done.stdout
@@ -152,7 +167,9 @@ expect({extra!r}, act)
 
 
 def test_the_mesh_analyser_names_the_analysis_extra() -> None:
-    code = EXPECT_MISSING + """
+    code = (
+        EXPECT_MISSING
+        + """
 from facewise import models
 try:
     models.path("face-mesh")
@@ -163,6 +180,7 @@ else:
     from facewise.analyzers.mesh import MeshAnalyzer
     expect("analysis", MeshAnalyzer()._net)
 """
+    )
     done = run_hidden("ai_edge_litert", code)
     assert done.returncode == 0, done.stderr
     assert "MISSING analysis" in done.stdout
@@ -209,14 +227,15 @@ import facewise.gallery.stores, facewise.embedders.dlib_resnet, facewise.api
 loaded = sorted({m.partition(".")[0] for m in sys.modules} & HIDDEN)
 print("LOADED", ",".join(loaded))
 """
-    done = run_hidden("nothing", "HIDDEN = set(sys.argv[2].split(','))\n" + code,
-                      ALL_OPTIONAL)
+    done = run_hidden("nothing", "HIDDEN = set(sys.argv[2].split(','))\n" + code, ALL_OPTIONAL)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "LOADED", done.stdout
 
 
 def test_without_faiss_the_index_stays_exact_with_a_warning() -> None:
-    code = EXPECT_MISSING + """
+    code = (
+        EXPECT_MISSING
+        + """
 import logging
 import numpy as np
 from facewise.gallery import index
@@ -234,6 +253,7 @@ assert found[:, 0].tolist() == [0, 1, 2]
 expect("scale", lambda: index.build_index(ids, v, dim=8, kind="ivf"))
 print("EXACT")
 """
+    )
     done = run_hidden("faiss", code)
     assert done.returncode == 0, done.stderr
     assert "EXACT" in done.stdout and "MISSING scale" in done.stdout
@@ -303,8 +323,12 @@ def test_cache_folder_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_importing_creates_no_cache_folder(tmp_path: Path) -> None:
     env = {**os.environ, "FACEWISE_CACHE": str(tmp_path / "c"), "PYTHONPATH": str(ROOT / "src")}
-    subprocess.run([sys.executable, "-c", "import facewise.embedders.dlib_onnx, facewise.cli.main"],
-                   env=env, check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", "import facewise.embedders.dlib_onnx, facewise.cli.main"],
+        env=env,
+        check=True,
+        timeout=120,
+    )
     assert not (tmp_path / "c").exists()
 
 
@@ -350,8 +374,9 @@ def test_a_file_under_the_right_name_but_for_another_source_is_stale(cache_home:
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "garbage", "empty"])
-def test_a_corrupt_graph_is_rebuilt_and_rewritten(cache_home: Path, damage: str,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_a_corrupt_graph_is_rebuilt_and_rewritten(
+    cache_home: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
     build = Builder()
     cache.cached_graph("net", source_sha256=SHA, converter="1", build=build)
     path = cache.cache_path("net", SHA, "1")
@@ -375,8 +400,9 @@ def test_a_corrupt_graph_is_rebuilt_and_rewritten(cache_home: Path, damage: str,
     assert build.calls == 2  # rewritten whole
 
 
-def test_an_unusable_cache_folder_means_no_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unusable_cache_folder_means_no_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("FACEWISE_CACHE", str(blocker / "facewise"))
@@ -388,10 +414,11 @@ def test_an_unusable_cache_folder_means_no_cache(tmp_path: Path, monkeypatch: py
     assert "not writable" in caplog.text
 
 
-def test_a_folder_refusing_writes_means_no_cache(cache_home: Path,
-                                                monkeypatch: pytest.MonkeyPatch,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_a_folder_refusing_writes_means_no_cache(
+    cache_home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """What a read-only folder does for a user who is not root (root writes anyway)."""
+
     def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
         raise PermissionError(13, "Permission denied", str(cache_home))
 
@@ -407,8 +434,9 @@ def test_a_folder_refusing_writes_means_no_cache(cache_home: Path,
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
-def test_a_read_only_cache_folder_means_no_cache(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_read_only_cache_folder_means_no_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "ro"
     folder.mkdir()
     folder.chmod(0o500)

@@ -52,13 +52,21 @@ def missing_parts() -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     for model in models.CATALOG.values():
         if model.optional and not _installed(model):
-            out.append({"kind": "model", "name": model.name, "for": model.role,
-                        "install": model.install})
+            out.append(
+                {"kind": "model", "name": model.name, "for": model.role, "install": model.install}
+            )
     for extra in extras.EXTRAS.values():
         absent = extras.missing(extra.name)
         if absent:
-            out.append({"kind": "extra", "name": extra.name, "for": extra.purpose,
-                        "install": extra.command, "modules": ", ".join(absent)})
+            out.append(
+                {
+                    "kind": "extra",
+                    "name": extra.name,
+                    "for": extra.purpose,
+                    "install": extra.command,
+                    "modules": ", ".join(absent),
+                }
+            )
     return out
 
 
@@ -108,14 +116,23 @@ def _graph_cache() -> str:
     path = cache_path("dlib-resnet", models.info("dlib-resnet").sha256, CONVERTER_VERSION)
     if path.is_file():
         return f"dlib-resnet graph cached in {path.parent}"
-    return (f"no cached graph in {path.parent} (not writable?): each process converts the "
-            "dlib ResNet again (~2 s); set FACEWISE_CACHE to a writable folder")
+    return (
+        f"no cached graph in {path.parent} (not writable?): each process converts the "
+        "dlib ResNet again (~2 s); set FACEWISE_CACHE to a writable folder"
+    )
 
 
 def _skip(rows: list[dict[str, Any]], name: str, install: str) -> None:
     """An optional part that is not installed: not a failure; the row says how to install it."""
-    rows.append({"check": name, "ok": True, "skipped": True,
-                 "detail": f"optional, not installed: {install}", "ms": 0.0})
+    rows.append(
+        {
+            "check": name,
+            "ok": True,
+            "skipped": True,
+            "detail": f"optional, not installed: {install}",
+            "ms": 0.0,
+        }
+    )
 
 
 def _analyze(what: str, photo: Image) -> str:
@@ -181,8 +198,12 @@ def doctor(as_json: bool) -> None:
             "facewise doctor (photo: scikit-image astronaut, public domain)",
             ["check", "status", "detail", "ms"],
             [
-                [r["check"], "skip" if r.get("skipped") else "ok" if r["ok"] else "FAIL",
-                 r["detail"], r["ms"]]
+                [
+                    r["check"],
+                    "skip" if r.get("skipped") else "ok" if r["ok"] else "FAIL",
+                    r["detail"],
+                    r["ms"],
+                ]
                 for r in rows
             ],
         )

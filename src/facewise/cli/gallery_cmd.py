@@ -54,9 +54,7 @@ def actor() -> str:
     default="unspecified",
     help="Consent basis recorded with every sample (e.g. 'signed form 2026-11-30').",
 )
-@click.option(
-    "--source", default=None, help="Provenance note (default: the file's base name)."
-)
+@click.option("--source", default=None, help="Provenance note (default: the file's base name).")
 @click.option("--expires", default=None, help="Date after which the samples are purged.")
 @click.option("--largest", is_flag=True, help="Use the largest face of multi-face photos.")
 @json_option

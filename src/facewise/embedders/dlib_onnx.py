@@ -676,6 +676,8 @@ def converted(dat_path: str | os.PathLike[str], *, sha256: str | None = None) ->
 
     digest = sha256 or file_sha256(Path(dat_path))
     return cached_graph(
-        "dlib-resnet", source_sha256=digest, converter=CONVERTER_VERSION,
+        "dlib-resnet",
+        source_sha256=digest,
+        converter=CONVERTER_VERSION,
         build=lambda: convert(dat_path),
     )

@@ -46,8 +46,7 @@ def redact_paths(details: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str):
             return base_name(value) if filey else safe_text(value)
         if isinstance(value, dict):
-            return {safe_text(str(k)): clean(v, filey or k in _PATH_KEYS)
-                    for k, v in value.items()}
+            return {safe_text(str(k)): clean(v, filey or k in _PATH_KEYS) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [clean(v, filey) for v in value]
         return value

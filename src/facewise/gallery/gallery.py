@@ -149,8 +149,9 @@ class Gallery:
         A sample's stored source is ``source``, else the file's base name (never a folder)."""
         found = self.store.person(person)
         if new and found is not None:
-            raise Conflict(f"a person named {found.name!r} exists already; add samples to "
-                           "them instead")
+            raise Conflict(
+                f"a person named {found.name!r} exists already; add samples to them instead"
+            )
         person = found.name if found is not None else person_name(person)
         samples, skipped, kept, seen = [], [], [], set()
         for i, item in enumerate(images):
@@ -195,8 +196,15 @@ class Gallery:
         largest: bool = False,
     ) -> EnrollResult:
         """The old spelling of :meth:`enroll` (``enrolled_by`` is its ``actor``)."""
-        return self.enroll(person, images, consent=consent, actor=enrolled_by, source=source,
-                           expires_at=expires_at, largest=largest)
+        return self.enroll(
+            person,
+            images,
+            consent=consent,
+            actor=enrolled_by,
+            source=source,
+            expires_at=expires_at,
+            largest=largest,
+        )
 
     def sample_from(
         self, data: bytes, digest: str, source: str, *, largest: bool = False
@@ -263,8 +271,7 @@ class Gallery:
                     owner=getattr(ids, "person_id", None),
                     before=before,
                 )
-        return EnrollResult(person_name(person) if person_id is None else person, len(ids),
-                           skipped)
+        return EnrollResult(person_name(person) if person_id is None else person, len(ids), skipped)
 
     # --- identification ---------------------------------------------------------------------------
 
@@ -293,11 +300,16 @@ class Gallery:
         decisions = self.decide(np.stack(vectors), top=top) if vectors else []
         found = [Identification(f, d) for f, d in zip(embedded, decisions, strict=True)]
         if actor is not None:
-            self.store.audit(actor, "identify", "*", {
-                "image": f"sha256:{image_sha256}" if image_sha256 else None,
-                "faces": len(found),
-                "accepted": sorted({r.person for r in found if r.person}),
-            })
+            self.store.audit(
+                actor,
+                "identify",
+                "*",
+                {
+                    "image": f"sha256:{image_sha256}" if image_sha256 else None,
+                    "faces": len(found),
+                    "accepted": sorted({r.person for r in found if r.person}),
+                },
+            )
         return found
 
     def model(self) -> NonMatedModel:
@@ -343,8 +355,9 @@ class Gallery:
         index, counts, shape = view.index, view.counts, view.shape
         if len(index) == 0:
             return [[] for _ in queries], [[] for _ in queries], shape
-        best_rows = best_people(index, view.owners, view.templates, queries, top=top,
-                                template=self.template)
+        best_rows = best_people(
+            index, view.owners, view.templates, queries, top=top, template=self.template
+        )
         ranked = [sorted(b.items(), key=lambda kv: -kv[1])[:top] for b in best_rows]
         names = self.store.names(pid for row in ranked for pid, _ in row)
         candidates = [
@@ -399,8 +412,12 @@ class Gallery:
         files = {}
         if self.location.path is not None and self.location.local:
             db = self.location.path
-            for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"),
-                      self.location.index_path):
+            for p in (
+                db,
+                db.with_name(db.name + "-wal"),
+                db.with_name(db.name + "-shm"),
+                self.location.index_path,
+            ):
                 if p is not None and p.is_file():
                     files[p.name] = p.stat().st_size
         return {

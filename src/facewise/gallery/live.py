@@ -57,9 +57,7 @@ class StoreSearch:
 
     def templates(self, people: list[int]) -> dict[int, npt.NDArray[np.float32]]:
         """Mean templates of ``people`` from their live samples, read from the store."""
-        templates: dict[int, npt.NDArray[np.float32]] = self.store.templates(
-            people, now=utc_now()
-        )
+        templates: dict[int, npt.NDArray[np.float32]] = self.store.templates(people, now=utc_now())
         return templates
 
 
@@ -131,8 +129,11 @@ class LiveIndex:
             store = self.store
             if isinstance(store, SearchingStore):  # Milvus searches and builds templates itself
                 counts = {p.id: p.samples for p in store.people()}
-                self._view = View(StoreSearch(store, store.count(now=now), self.dim),
-                                  counts=counts, shape=gallery_shape(counts.values()))
+                self._view = View(
+                    StoreSearch(store, store.count(now=now), self.dim),
+                    counts=counts,
+                    shape=gallery_shape(counts.values()),
+                )
                 self._generation, self._next_expiry, self._dirty = generation, None, False
                 return self._view
             assert isinstance(store, LocalStore) and self.index_path is not None
@@ -143,8 +144,11 @@ class LiveIndex:
                 dim = vectors.shape[1] if vectors.size else self.dim
                 index = build_index(ids, vectors, dim=dim, copy=False)  # fresh arrays
                 save_index(index, self.index_path, generation=generation, space_key=key)
-            self._view = _local_view(index, dict(zip(ids.tolist(), owners.tolist(), strict=True)),
-                                     mean_templates(owners, vectors, quality))
+            self._view = _local_view(
+                index,
+                dict(zip(ids.tolist(), owners.tolist(), strict=True)),
+                mean_templates(owners, vectors, quality),
+            )
             self._next_expiry = store.next_expiry(now=now)
             self._generation, self._dirty = generation, False
             return self._view
@@ -194,8 +198,12 @@ class LiveIndex:
         """Write the cache file if this process's enrolments made it lag behind."""
         with self._lock:
             if self._dirty and self._view is not None and self.index_path is not None:
-                save_index(self._view.index, self.index_path, generation=self._generation,
-                           space_key=self._space_key())
+                save_index(
+                    self._view.index,
+                    self.index_path,
+                    generation=self._generation,
+                    space_key=self._space_key(),
+                )
                 self._dirty = False
 
     def _space_key(self) -> str:

@@ -67,10 +67,12 @@ def create_schema(db: sqlite3.Connection, path: Path) -> None:
 
 
 def _needs_migration(db: sqlite3.Connection) -> bool:
-    tables = dict(db.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'table' "
-        "AND name IN ('people', 'samples')"
-    ).fetchall())
+    tables = dict(
+        db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' "
+            "AND name IN ('people', 'samples')"
+        ).fetchall()
+    )
     people, samples = tables.get("people") or "", tables.get("samples") or ""
     return (
         "AUTOINCREMENT" not in people.upper()
@@ -130,8 +132,9 @@ def _rebuild_tables(db: sqlite3.Connection) -> None:
     for table, floor in (("people", enrolments), ("samples", enrolled)):
         top = db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
         db.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
-        db.execute("INSERT INTO sqlite_sequence(name, seq) VALUES(?, ?)",
-                   (table, max(int(top), floor)))
+        db.execute(
+            "INSERT INTO sqlite_sequence(name, seq) VALUES(?, ?)", (table, max(int(top), floor))
+        )
     bad = db.execute("PRAGMA foreign_key_check").fetchall()
     if bad:
         raise sqlite3.DatabaseError(f"upgrade left {len(bad)} rows without their person")

@@ -44,6 +44,7 @@ from facewise.types import EmbeddingSpace
 
 log = logging.getLogger(__name__)
 
+
 def _space_json(space: EmbeddingSpace) -> str:
     return json.dumps(space.as_dict(), sort_keys=True)
 
@@ -181,8 +182,7 @@ class SqliteStore:
         if not wanted:
             return {}
         marks = ",".join("?" * len(wanted))
-        return dict(self._rows(f"SELECT id, name FROM people WHERE id IN ({marks})",
-                               tuple(wanted)))
+        return dict(self._rows(f"SELECT id, name FROM people WHERE id IN ({marks})", tuple(wanted)))
 
     def rename(self, old: str, new: str, *, actor: str) -> Person:
         new = person_name(new)
@@ -276,10 +276,13 @@ class SqliteStore:
             )
             ids, dropped, seen = Added(), [], set()
             for pos, s in enumerate(samples):
-                if s.image_sha256 in seen or db.execute(
-                    "SELECT 1 FROM samples WHERE person_id = ? AND image_sha256 = ? LIMIT 1",
-                    (pid, s.image_sha256),
-                ).fetchone():
+                if (
+                    s.image_sha256 in seen
+                    or db.execute(
+                        "SELECT 1 FROM samples WHERE person_id = ? AND image_sha256 = ? LIMIT 1",
+                        (pid, s.image_sha256),
+                    ).fetchone()
+                ):
                     dropped.append(pos)
                     continue
                 seen.add(s.image_sha256)
@@ -450,5 +453,3 @@ class SqliteStore:
             AuditEvent(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7])
             for r in self._rows(sql, args)
         ]
-
-

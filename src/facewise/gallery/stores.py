@@ -67,6 +67,7 @@ class GalleryStore(Protocol):
     ) -> tuple[Ids, Ids, Vectors, npt.NDArray[np.float32]]:
         """Live samples: (sample ids, person ids, vectors (N, D), qualities)."""
         ...
+
     def remove_person(
         self,
         name: str,
@@ -101,10 +102,9 @@ class SearchingStore(GalleryStore, Protocol):
     ) -> tuple[Vectors, Ids, Ids]:
         """(scores, sample ids, person ids), each (Q, k); -1 ids and -inf scores pad."""
         ...
+
     def count(self, *, now: str | None = None) -> int: ...
-    def templates(
-        self, person_ids: list[int], *, now: str | None = None
-    ) -> dict[int, Vectors]:
+    def templates(self, person_ids: list[int], *, now: str | None = None) -> dict[int, Vectors]:
         """Per person: the quality-weighted mean of their live sample vectors, L2-normalised."""
         ...
 

@@ -96,12 +96,16 @@ def _write(path: Path, header: dict[str, object], payload: bytes) -> bool:
     return True
 
 
-def cached_graph(kind: str, *, source_sha256: str, converter: str,
-                 build: Callable[[], bytes]) -> bytes:
+def cached_graph(
+    kind: str, *, source_sha256: str, converter: str, build: Callable[[], bytes]
+) -> bytes:
     """The graph ``build()`` returns, from the cache when a valid copy of it is there (same kind,
     source sha256 and converter version; payload checksum verified), else built and stored."""
-    header: dict[str, object] = {"kind": kind, "source_sha256": source_sha256,
-                                 "converter": converter}
+    header: dict[str, object] = {
+        "kind": kind,
+        "source_sha256": source_sha256,
+        "converter": converter,
+    }
     try:
         path = cache_path(kind, source_sha256, converter)
     except RuntimeError as exc:  # Path.home(): no HOME and no passwd entry

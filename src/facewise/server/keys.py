@@ -142,8 +142,7 @@ class KeyStore:
             row = None
             for column in ("id", "name"):  # an id wins over a name that looks like one
                 row = self._db.execute(
-                    "SELECT id, name, scope, created_at, revoked_at FROM keys "
-                    f"WHERE {column} = ?",
+                    f"SELECT id, name, scope, created_at, revoked_at FROM keys WHERE {column} = ?",
                     (id_or_name,),
                 ).fetchone()
                 if row:

@@ -65,6 +65,8 @@ Source = Annotated[
     Field(min_length=1, max_length=500, description="Provenance note (default: the file name)."),
     _clean_text("source", slash=True),
 ]
+
+
 def _check_date(value: str) -> str:
     try:
         parse_time(value)

@@ -223,9 +223,10 @@ def openapi_body(spec: BodySpec) -> dict[str, Any]:
         for name, prop in text_schema.get("properties", {}).items():
             prop = dict(prop)
             if "anyOf" in prop:  # "str | None": a form part is text or absent
-                prop = {**next(p for p in prop["anyOf"] if p.get("type") != "null"), **{
-                    k: v for k, v in prop.items() if k not in ("anyOf", "default")
-                }}
+                prop = {
+                    **next(p for p in prop["anyOf"] if p.get("type") != "null"),
+                    **{k: v for k, v in prop.items() if k not in ("anyOf", "default")},
+                }
             properties[name] = prop
         required += text_schema.get("required", [])
     binary = {"type": "string", "format": "binary"}

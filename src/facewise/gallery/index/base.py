@@ -172,8 +172,9 @@ _HELPER_FREE = threading.Lock()
 def _inner(faiss: Any, rows: Vectors, query: Vectors) -> Vectors:
     """``rows`` (M, D) @ ``query`` (D,), both C-contiguous float32, on the calling thread only."""
     out = np.empty(len(rows), np.float32)
-    faiss.fvec_inner_products_ny(faiss.swig_ptr(out), faiss.swig_ptr(query),
-                                 faiss.swig_ptr(rows), rows.shape[1], len(rows))
+    faiss.fvec_inner_products_ny(
+        faiss.swig_ptr(out), faiss.swig_ptr(query), faiss.swig_ptr(rows), rows.shape[1], len(rows)
+    )
     return out
 
 
@@ -207,8 +208,9 @@ def _check_vectors(vectors: Any, dim: int, what: str) -> Vectors:
         if not np.all(np.isfinite(norms)):
             raise InvalidInput(f"{what} contain NaN or infinite values")
         if np.any(np.abs(norms - 1.0) > _NORM_TOL):
-            raise InvalidInput(f"{what} must be L2-normalised (norms in [{norms.min():.4g}, "
-                               f"{norms.max():.4g}])")
+            raise InvalidInput(
+                f"{what} must be L2-normalised (norms in [{norms.min():.4g}, {norms.max():.4g}])"
+            )
     return out
 
 
@@ -270,8 +272,12 @@ class _Store:
 
     @property
     def nbytes(self) -> int:
-        return (self.vectors.nbytes + self.row_ids.nbytes + self.sorted_ids.nbytes
-                + self.sorted_rows.nbytes)
+        return (
+            self.vectors.nbytes
+            + self.row_ids.nbytes
+            + self.sorted_ids.nbytes
+            + self.sorted_rows.nbytes
+        )
 
     def live(self) -> tuple[Ids, Vectors]:
         return self.row_ids[: self.n], self.vectors[: self.n]

@@ -29,14 +29,18 @@ class ExactIndex:
 
     kind = "exact"
 
-    def __init__(self, dim: int, ids: Ids | None = None, vectors: Vectors | None = None, *,
-                 copy: bool = True) -> None:
+    def __init__(
+        self, dim: int, ids: Ids | None = None, vectors: Vectors | None = None, *, copy: bool = True
+    ) -> None:
         if dim < 1:
             raise InvalidInput(f"dim must be positive, got {dim}")
         self.dim = dim
         ids = _check_ids(np.zeros(0, np.int64) if ids is None else ids)
-        vectors = (np.zeros((0, dim), np.float32) if vectors is None or not len(ids)
-                   else _check_vectors(vectors, dim, "vectors"))
+        vectors = (
+            np.zeros((0, dim), np.float32)
+            if vectors is None or not len(ids)
+            else _check_vectors(vectors, dim, "vectors")
+        )
         if len(vectors) != len(ids):
             raise InvalidInput(f"{len(ids)} ids for {len(vectors)} vectors")
         self._store = _Store(dim, ids, vectors, copy=copy)
@@ -94,5 +98,7 @@ class ExactIndex:
     def _payload(self) -> tuple[dict[str, Any], list[memoryview]]:
         ids, matrix = self._store.live()
         # flattened: a memoryview of an empty (0, D) matrix cannot be cast to bytes
-        return {}, [np.ascontiguousarray(ids).reshape(-1).data.cast("B"),
-                    np.ascontiguousarray(matrix).reshape(-1).data.cast("B")]
+        return {}, [
+            np.ascontiguousarray(ids).reshape(-1).data.cast("B"),
+            np.ascontiguousarray(matrix).reshape(-1).data.cast("B"),
+        ]

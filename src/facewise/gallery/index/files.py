@@ -35,8 +35,9 @@ from facewise.gallery.index.ivf import IVFIndex
 log = logging.getLogger("facewise.gallery.index")
 
 
-def build_index(ids: Ids, vectors: Vectors, *, dim: int, kind: str = "auto",
-                copy: bool = True) -> VectorIndex:
+def build_index(
+    ids: Ids, vectors: Vectors, *, dim: int, kind: str = "auto", copy: bool = True
+) -> VectorIndex:
     """An index over ``vectors`` (N, dim) float32, L2-normalised, keyed by ``ids`` (N,) int64.
 
     ``kind``: ``"exact"``, ``"ivf"`` or ``"auto"`` (exact below :data:`EXACT_LIMIT` vectors, ivf
@@ -64,9 +65,13 @@ def build_index(ids: Ids, vectors: Vectors, *, dim: int, kind: str = "auto",
         if kind == "ivf" and not faiss_available():
             # Stay exact (recall 1, ~1.2 ms a query per 100k vectors): a gallery that grows past
             # the limit keeps working, only slower, rather than failing on its next search.
-            log.warning("%d vectors: FAISS is not installed, so the gallery keeps an exact index "
-                        "(slower above %d vectors); pip install 'facewise[scale]' for the ivf "
-                        "index", len(ids), base.EXACT_LIMIT)
+            log.warning(
+                "%d vectors: FAISS is not installed, so the gallery keeps an exact index "
+                "(slower above %d vectors); pip install 'facewise[scale]' for the ivf "
+                "index",
+                len(ids),
+                base.EXACT_LIMIT,
+            )
             kind = "exact"
     if kind == "exact":
         return ExactIndex(dim, ids, vectors, copy=copy)
@@ -101,8 +106,9 @@ def save_index(index: VectorIndex, path: Path, *, generation: int, space_key: st
             "payload_sha256": digest.hexdigest(),
         }
         head = json.dumps(header, sort_keys=True).encode()
-        atomic_write(path, [_MAGIC + len(head).to_bytes(4, "little") + head, *sections],
-                     sync_folder=True)
+        atomic_write(
+            path, [_MAGIC + len(head).to_bytes(4, "little") + head, *sections], sync_folder=True
+        )
 
 
 class _Reject(Exception):
@@ -121,8 +127,12 @@ def load_index(path: Path, *, generation: int, space_key: str) -> VectorIndex | 
     except _Reject as why:
         log.warning("vector index %s is %s; it will be rebuilt", path, why)
     except Exception as exc:  # a cache must never stop the gallery
-        log.warning("vector index %s cannot be read (%s: %s); it will be rebuilt", path,
-                    type(exc).__name__, exc)
+        log.warning(
+            "vector index %s cannot be read (%s: %s); it will be rebuilt",
+            path,
+            type(exc).__name__,
+            exc,
+        )
     return None
 
 
@@ -157,8 +167,10 @@ def _read(fh: io.BufferedReader, *, generation: int, space_key: str) -> VectorIn
     if fmt != _FORMAT:
         raise _Reject(f"of format {fmt}, not {_FORMAT}")
     if gen != generation or key != space_key:
-        raise _Reject(f"stale (generation {gen}, space {key}; the gallery is at generation "
-                      f"{generation}, space {space_key})")
+        raise _Reject(
+            f"stale (generation {gen}, space {key}; the gallery is at generation "
+            f"{generation}, space {space_key})"
+        )
     if kind not in _KINDS or dim < 1 or count < 0:
         raise _Reject("corrupt (header values)")
     wanted = [count * 8, count * dim * 4]
@@ -185,5 +197,11 @@ def _read(fh: io.BufferedReader, *, generation: int, space_key: str) -> VectorIn
     inner = faiss.deserialize_index(blob)
     if inner.d != dim or inner.ntotal != count:
         raise _Reject("corrupt (the FAISS index does not match the header)")
-    return IVFIndex(dim, inner, store, nprobe=int(params["nprobe"]),
-                    trained_for=int(params["trained_for"]), rerank=int(params["rerank"]))
+    return IVFIndex(
+        dim,
+        inner,
+        store,
+        nprobe=int(params["nprobe"]),
+        trained_for=int(params["trained_for"]),
+        rerank=int(params["rerank"]),
+    )

@@ -50,8 +50,16 @@ class IVFIndex:
 
     kind = "ivf"
 
-    def __init__(self, dim: int, faiss_index: Any, store: _Store, *, nprobe: int,
-                 trained_for: int, rerank: int = RERANK) -> None:
+    def __init__(
+        self,
+        dim: int,
+        faiss_index: Any,
+        store: _Store,
+        *,
+        nprobe: int,
+        trained_for: int,
+        rerank: int = RERANK,
+    ) -> None:
         self.dim = dim
         self._faiss = faiss_index
         self._store = store
@@ -68,8 +76,9 @@ class IVFIndex:
         self._centroids: Vectors = ivf.quantizer.reconstruct_n(0, self.nlist)
 
     @classmethod
-    def train(cls, ids: Ids, vectors: Vectors, *, dim: int, seed: int = 0,
-              copy: bool = True) -> IVFIndex:
+    def train(
+        cls, ids: Ids, vectors: Vectors, *, dim: int, seed: int = 0, copy: bool = True
+    ) -> IVFIndex:
         """Train cells and codes on a sample of ``vectors`` (N, dim) float32, then add them all.
         ``copy=False``: the index takes ``ids`` and ``vectors`` over when they are already int64
         and C-contiguous float32 (it will rewrite them on removal; the caller must not change them).
@@ -77,15 +86,18 @@ class IVFIndex:
         faiss = _faiss()
         n = len(ids)
         if n < _MIN_IVF:
-            raise InvalidInput(f"an ivf index needs at least {_MIN_IVF} vectors to train, got {n}; "
-                               "use the exact index")
+            raise InvalidInput(
+                f"an ivf index needs at least {_MIN_IVF} vectors to train, got {n}; "
+                "use the exact index"
+            )
         if dim % 2:
             raise InvalidInput(f"the ivf index needs an even dimension, got {dim}")
         nlist = max(1, min(round(_NLIST_PER_SQRT * math.sqrt(n)), n // 39))
         nprobe = math.ceil(_NPROBE_COEF * n**0.25)
         store = _Store(dim, ids, vectors, copy=copy)
-        index = faiss.index_factory(dim, f"IVF{nlist},PQ{dim // 2}x4fsr",
-                                    faiss.METRIC_INNER_PRODUCT)
+        index = faiss.index_factory(
+            dim, f"IVF{nlist},PQ{dim // 2}x4fsr", faiss.METRIC_INNER_PRODUCT
+        )
         ivf = faiss.extract_index_ivf(index)
         ivf.cp.spherical = True
         ivf.cp.niter = _KMEANS_ITER
@@ -104,16 +116,17 @@ class IVFIndex:
         return self._store.n
 
     def __repr__(self) -> str:
-        return (f"IVFIndex(dim={self.dim}, count={len(self)}, nlist={self.nlist}, "
-                f"nprobe={self.nprobe}, rerank={self.rerank})")
+        return (
+            f"IVFIndex(dim={self.dim}, count={len(self)}, nlist={self.nlist}, "
+            f"nprobe={self.nprobe}, rerank={self.rerank})"
+        )
 
     @property
     def needs_rebuild(self) -> bool:
         """True when the index holds 4x more (or 4x fewer) vectors than its cells were trained
         for: lists then grow long (slower) or the cells no longer fit the data (lower recall)."""
         n = len(self)
-        return (self._damaged or n > _GROWTH * self.trained_for
-                or n * _GROWTH < self.trained_for)
+        return self._damaged or n > _GROWTH * self.trained_for or n * _GROWTH < self.trained_for
 
     @property
     def nbytes(self) -> int:
@@ -147,8 +160,11 @@ class IVFIndex:
                     self._faiss.add_with_ids(self._store.vectors[holes], holes)
                 if removed != len(labels):  # pragma: no cover - faiss-cpu < 1.14 removed none
                     self._damaged = True
-                    log.error("ivf index: FAISS removed %d codes for %d rows; rebuild the index",
-                              removed, len(labels))
+                    log.error(
+                        "ivf index: FAISS removed %d codes for %d rows; rebuild the index",
+                        removed,
+                        len(labels),
+                    )
             return len(gone)
 
     def search(self, queries: Vectors, k: int) -> tuple[Vectors, Ids]:
@@ -169,13 +185,18 @@ class IVFIndex:
             # a few queries: FAISS's one-thread kernel; numpy's BLAS would wake its own threads,
             # which then spin against the helper thread (2.5 ms instead of 1.7 ms at 1M)
             few = len(queries) < 16
-            ranked = (np.stack([_inner(faiss, self._centroids, q) for q in queries]) if few
-                      else queries @ self._centroids.T)
+            ranked = (
+                np.stack([_inner(faiss, self._centroids, q) for q in queries])
+                if few
+                else queries @ self._centroids.T
+            )
             cells_dis, cols = _top_k(ranked, min(self.nprobe, self.nlist))
             cells = cols.astype(np.int64)
-            halves = [(np.ascontiguousarray(cells[:, h::2]),
-                       np.ascontiguousarray(cells_dis[:, h::2]))
-                      for h in (0, 1) if cells.shape[1] > h]
+            halves = [
+                (np.ascontiguousarray(cells[:, h::2]), np.ascontiguousarray(cells_dis[:, h::2]))
+                for h in (0, 1)
+                if cells.shape[1] > h
+            ]
             if len(halves) == 2 and self.search_threads > 1 and _HELPER_FREE.acquire(False):
                 try:
                     later = _HELPER.get().submit(self._scan, queries, *halves[1], depth)
@@ -191,9 +212,12 @@ class IVFIndex:
                 rows = cand[s : s + block]
                 gathered = np.take(self._store.vectors, rows.clip(0), axis=0)  # (b, depth, dim)
                 if few:
-                    exact = np.stack([_inner(faiss, g, q)
-                                      for g, q in zip(gathered, queries[s : s + block],
-                                                      strict=True)])
+                    exact = np.stack(
+                        [
+                            _inner(faiss, g, q)
+                            for g, q in zip(gathered, queries[s : s + block], strict=True)
+                        ]
+                    )
                 else:
                     exact = np.matmul(gathered, queries[s : s + block, :, None])[:, :, 0]
                 exact[rows < 0] = -np.inf
@@ -214,14 +238,17 @@ class IVFIndex:
         dist = np.empty((q, depth), np.float32)
         rows = np.empty((q, depth), np.int64)
         ptr = faiss.swig_ptr
-        self._faiss.search_preassigned_c(q, ptr(queries), depth, ptr(cells), ptr(cells_dis),
-                                         ptr(dist), ptr(rows), False, params)
+        self._faiss.search_preassigned_c(
+            q, ptr(queries), depth, ptr(cells), ptr(cells_dis), ptr(dist), ptr(rows), False, params
+        )
         return rows
 
     def _payload(self) -> tuple[dict[str, Any], list[memoryview]]:
         ids, matrix = self._store.live()
         blob = _faiss().serialize_index(self._faiss)
         params = {"nprobe": self.nprobe, "rerank": self.rerank, "trained_for": self.trained_for}
-        return params, [np.ascontiguousarray(ids).data.cast("B"),
-                        np.ascontiguousarray(matrix).data.cast("B"),
-                        blob.data.cast("B")]
+        return params, [
+            np.ascontiguousarray(ids).data.cast("B"),
+            np.ascontiguousarray(matrix).data.cast("B"),
+            blob.data.cast("B"),
+        ]

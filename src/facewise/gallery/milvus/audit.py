@@ -35,16 +35,28 @@ class AuditLog(Collections):
                 return seq, digest
             seq, digest = seq + 1, str(row["hash"])
 
-    def _audit(self, actor: str, action: str, subject: str,
-               details: dict[str, Any]) -> AuditEvent:
+    def _audit(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> AuditEvent:
         actor, subject, details = safe_text(actor), safe_text(subject), redact_paths(details)
         last, prev = self._tail()
         seq, at = last + 1, utc_now()
         digest = event_hash(prev, seq, at, actor, action, subject, details)
         text = json.dumps(details, sort_keys=True)
-        self._insert("audit", [{"seq": seq, "at": at, "actor": actor, "action": action,
-                                "subject": subject, "details": chunks(text), "prev_hash": prev,
-                                "hash": digest, "pad": DUMMY}])
+        self._insert(
+            "audit",
+            [
+                {
+                    "seq": seq,
+                    "at": at,
+                    "actor": actor,
+                    "action": action,
+                    "subject": subject,
+                    "details": chunks(text),
+                    "prev_hash": prev,
+                    "hash": digest,
+                    "pad": DUMMY,
+                }
+            ],
+        )
         self._set_meta("audit_head", f"{seq} {digest}")
         return AuditEvent(seq, at, actor, action, subject, details, prev, digest)
 
@@ -55,11 +67,22 @@ class AuditLog(Collections):
             if end <= since + 1:
                 return []
             fields = ["seq", "at", "actor", "action", "subject", "details", "prev_hash", "hash"]
-            rows = self._select("audit", f"seq > {int(since)} and seq < {end}", fields,
-                                key="seq", end=end)
-            events = [AuditEvent(int(r["seq"]), r["at"], r["actor"], r["action"], r["subject"],
-                                 json.loads("".join(r["details"])), r["prev_hash"], r["hash"])
-                      for r in sorted(rows, key=lambda r: int(r["seq"]))]
+            rows = self._select(
+                "audit", f"seq > {int(since)} and seq < {end}", fields, key="seq", end=end
+            )
+            events = [
+                AuditEvent(
+                    int(r["seq"]),
+                    r["at"],
+                    r["actor"],
+                    r["action"],
+                    r["subject"],
+                    json.loads("".join(r["details"])),
+                    r["prev_hash"],
+                    r["hash"],
+                )
+                for r in sorted(rows, key=lambda r: int(r["seq"]))
+            ]
             return events if limit is None else events[:limit]
 
 

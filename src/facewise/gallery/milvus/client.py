@@ -79,7 +79,8 @@ class Connection:
         if self._lite_path is not None:
             return GalleryUnavailable(
                 f"cannot open the Milvus Lite gallery {self._lite_path}: {exc} (is another "
-                "process using it? Milvus Lite allows one process per database)")
+                "process using it? Milvus Lite allows one process per database)"
+            )
         return GalleryUnavailable(f"cannot open the Milvus gallery {redact(self.url)}: {exc}")
 
     def _name(self, what: str) -> str:
@@ -96,8 +97,11 @@ class Connection:
             self._call("load_collection", name, _async=True)
         deadline = time.monotonic() + self._timeout
         while names:
-            names = [n for n in names
-                     if "Loaded" not in str(self._call("get_load_state", n).get("state"))]
+            names = [
+                n
+                for n in names
+                if "Loaded" not in str(self._call("get_load_state", n).get("state"))
+            ]
             if names and time.monotonic() > deadline:
                 raise FacewiseError(f"Milvus did not load {names} within {self._timeout:.0f} s")
             if names:
@@ -116,18 +120,29 @@ class Connection:
         except MilvusException as exc:
             raise FacewiseError(f"Milvus {method} failed on {self.url}: {exc}") from exc
 
-    def _query(self, what: str, expr: str, fields: list[str], *, limit: int = PAGE
-               ) -> list[dict[str, Any]]:
-        return list(self._call("query", self._name(what), filter=expr, output_fields=fields,
-                               limit=limit, **self._reads))
+    def _query(
+        self, what: str, expr: str, fields: list[str], *, limit: int = PAGE
+    ) -> list[dict[str, Any]]:
+        return list(
+            self._call(
+                "query",
+                self._name(what),
+                filter=expr,
+                output_fields=fields,
+                limit=limit,
+                **self._reads,
+            )
+        )
 
     def _count(self, what: str, expr: str) -> int:
-        rows = self._call("query", self._name(what), filter=expr, output_fields=["count(*)"],
-                          **self._reads)
+        rows = self._call(
+            "query", self._name(what), filter=expr, output_fields=["count(*)"], **self._reads
+        )
         return int(rows[0]["count(*)"]) if rows else 0
 
-    def _select(self, what: str, expr: str, fields: list[str], *, key: str, end: int,
-                page: int = PAGE) -> list[dict[str, Any]]:
+    def _select(
+        self, what: str, expr: str, fields: list[str], *, key: str, end: int, page: int = PAGE
+    ) -> list[dict[str, Any]]:
         """Every row matching ``expr``. One query when fewer than ``page`` match; otherwise
         windows of ``page`` consecutive ids in [1, end) (ids are unique, so a window never holds
         more rows than a query returns)."""
@@ -142,22 +157,24 @@ class Connection:
 
     def _insert(self, what: str, rows: list[dict[str, Any]]) -> None:
         for i in range(0, len(rows), BATCH):
-            chunk = rows[i:i + BATCH]
+            chunk = rows[i : i + BATCH]
             done = self._call("insert", self._name(what), chunk)
             if int(done.get("insert_count", len(chunk))) != len(chunk):
-                raise FacewiseError(f"Milvus inserted {done.get('insert_count')} of "
-                                    f"{len(chunk)} rows into {self._name(what)}")
+                raise FacewiseError(
+                    f"Milvus inserted {done.get('insert_count')} of "
+                    f"{len(chunk)} rows into {self._name(what)}"
+                )
         self._wrote(what, len(rows))
 
     def _upsert(self, what: str, rows: list[dict[str, Any]]) -> None:
         for i in range(0, len(rows), BATCH):
-            self._call("upsert", self._name(what), rows[i:i + BATCH])
+            self._call("upsert", self._name(what), rows[i : i + BATCH])
         self._wrote(what, len(rows))
 
     def _delete(self, what: str, ids: Iterable[int | str]) -> None:
         ids = list(ids)
         for i in range(0, len(ids), BATCH):
-            self._call("delete", self._name(what), ids=ids[i:i + BATCH])
+            self._call("delete", self._name(what), ids=ids[i : i + BATCH])
         if ids and not self._is_lite:
             # A 2.3 server answers a delete without its timestamp, so pymilvus cannot make the
             # Session reads that follow wait for it: one Strong read does (the query node
@@ -240,8 +257,9 @@ class Connection:
         from pymilvus.exceptions import MilvusException
 
         collection = int(self._call("describe_collection", name)["collection_id"])
-        request = Prepare.manual_compaction(collection_name=name, is_clustering=False,
-                                            is_l0=False, collection_id=collection)
+        request = Prepare.manual_compaction(
+            collection_name=name, is_clustering=False, is_l0=False, collection_id=collection
+        )
         try:
             stub = self._client._get_connection()._stub
             response = stub.ManualCompaction(request, timeout=self._timeout)

@@ -57,8 +57,9 @@ def resolve(url: str) -> Target:
         host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
         uri, query = f"http://{host}:{parts.port}", parts.query
     else:
-        raise InvalidInput(f"{url!r} is not a Milvus URL (milvus://host:port or "
-                           "milvus-lite:///path/file.db)")
+        raise InvalidInput(
+            f"{url!r} is not a Milvus URL (milvus://host:port or milvus-lite:///path/file.db)"
+        )
     params = {k: v[-1] for k, v in parse_qs(query).items()}
     prefix = params.get("gallery", "facewise")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", prefix):
@@ -82,11 +83,11 @@ def _lite_path(given: Path) -> Path:
     Milvus Lite database; its parent folder is created."""
     path = given.absolute()
     if path.exists() and not path.is_dir():
-        raise InvalidInput(f"{path} is not a facewise gallery (a Milvus Lite database "
-                           "is a directory)")
+        raise InvalidInput(
+            f"{path} is not a facewise gallery (a Milvus Lite database is a directory)"
+        )
     if path.is_dir() and any(path.iterdir()) and not (path / "LOCK").exists():
-        raise InvalidInput(f"{path} is not a facewise gallery (not a Milvus Lite "
-                           "database)")
+        raise InvalidInput(f"{path} is not a facewise gallery (not a Milvus Lite database)")
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 

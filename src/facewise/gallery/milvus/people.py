@@ -67,8 +67,9 @@ class People(AuditLog):
             row = self._person_row(name)
             if row is None:
                 return None
-            return Person(int(row["id"]), row["name"], row["created_at"],
-                          self._sample_count(int(row["id"])))
+            return Person(
+                int(row["id"]), row["name"], row["created_at"], self._sample_count(int(row["id"]))
+            )
 
     def require(self, name: str) -> Person:
         found = self.person(name)
@@ -77,20 +78,28 @@ class People(AuditLog):
         return found
 
     def _people_rows(self) -> list[dict[str, Any]]:
-        return self._select("people", "id >= 0", ["id", "name", "created_at"], key="id",
-                            end=self._counter("next_person"))
+        return self._select(
+            "people",
+            "id >= 0",
+            ["id", "name", "created_at"],
+            key="id",
+            end=self._counter("next_person"),
+        )
 
     def people(self) -> list[Person]:
         with self._lock:
             rows = self._people_rows()
             counts: dict[int, int] = {}
             if self._samples() is not None and rows:
-                owners = self._select("samples", "id >= 0", ["person_id"], key="id",
-                                      end=self._counter("next_sample"))
+                owners = self._select(
+                    "samples", "id >= 0", ["person_id"], key="id", end=self._counter("next_sample")
+                )
                 for r in owners:
                     counts[int(r["person_id"])] = counts.get(int(r["person_id"]), 0) + 1
-            people = [Person(int(r["id"]), r["name"], r["created_at"],
-                             counts.get(int(r["id"]), 0)) for r in rows]
+            people = [
+                Person(int(r["id"]), r["name"], r["created_at"], counts.get(int(r["id"]), 0))
+                for r in rows
+            ]
             return sorted(people, key=lambda p: (p.name, p.id))
 
     def names(self, ids: Iterable[int] | None = None) -> dict[int, str]:
@@ -102,8 +111,13 @@ class People(AuditLog):
                 wanted = sorted({int(i) for i in ids})
                 if not wanted:
                     return {}
-                rows = self._select("people", f"id in {wanted}", ["id", "name"], key="id",
-                                    end=self._counter("next_person"))
+                rows = self._select(
+                    "people",
+                    f"id in {wanted}",
+                    ["id", "name"],
+                    key="id",
+                    end=self._counter("next_person"),
+                )
             return {int(r["id"]): r["name"] for r in rows}
 
     def rename(self, old: str, new: str, *, actor: str) -> Person:
@@ -114,8 +128,10 @@ class People(AuditLog):
             clash = self._taken(new, other_than=person.id)
             if clash is not None:
                 raise NameTaken(f"a person named {clash!r} already exists; merge instead")
-            self._upsert("people", [{"id": person.id, "name": new,
-                                     "created_at": person.created_at, "pad": DUMMY}])
+            self._upsert(
+                "people",
+                [{"id": person.id, "name": new, "created_at": person.created_at, "pad": DUMMY}],
+            )
             self._people_changed()
             self._audit(actor, "rename", old, {"new_name": new})
             return self.require(new)
@@ -131,15 +147,20 @@ class People(AuditLog):
             check_audit(actor, "merge", source, details)
             self._bump_generation()
             if self._samples() is not None:
-                rows = self._select("samples", f"person_id == {src.id}", ["*"], key="id",
-                                    end=self._counter("next_sample"), page=self._vector_page())
+                rows = self._select(
+                    "samples",
+                    f"person_id == {src.id}",
+                    ["*"],
+                    key="id",
+                    end=self._counter("next_sample"),
+                    page=self._vector_page(),
+                )
                 for row in rows:
                     row["person_id"] = dst.id
                 self._upsert("samples", [sample_row(r) for r in rows])
                 left = self._count("samples", f"person_id == {src.id}")
                 if left:
-                    raise FacewiseError(f"merge left {left} samples under {source!r}; run it "
-                                        "again")
+                    raise FacewiseError(f"merge left {left} samples under {source!r}; run it again")
             self._delete("people", [src.id])
             self._people_changed()
             self._audit(actor, "merge", source, details)

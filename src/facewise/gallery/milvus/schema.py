@@ -47,10 +47,11 @@ class Collections(Connection):
         self._recover_rewrite("samples")
         self._recover_rewrite("people")
         existing = set(self._call("list_collections"))
-        for what, fields in (("meta", {"key", "value"}),
-                             ("people", {"id", "name", "created_at"}),
-                             ("audit", {"seq", "at", "actor", "action", "subject", "details",
-                                        "prev_hash", "hash"})):
+        for what, fields in (
+            ("meta", {"key", "value"}),
+            ("people", {"id", "name", "created_at"}),
+            ("audit", {"seq", "at", "actor", "action", "subject", "details", "prev_hash", "hash"}),
+        ):
             name = self._name(what)
             if name in existing:
                 self._check_fields(name, fields)
@@ -64,8 +65,10 @@ class Collections(Connection):
         dim = self._samples()
         space = self.space()
         if space is not None and dim is not None and space.dim != dim:
-            raise InvalidInput(f"{self.url}: the samples collection holds {dim}-D vectors but "
-                               f"the gallery is bound to {space.dim}-D ones")
+            raise InvalidInput(
+                f"{self.url}: the samples collection holds {dim}-D vectors but "
+                f"the gallery is bound to {space.dim}-D ones"
+            )
 
     def _samples(self) -> int | None:
         """The samples collection's vector dimension, or None while it does not exist (until the
@@ -73,8 +76,9 @@ class Collections(Connection):
         if self._dim is None:
             name = self._name("samples")
             if self._call("has_collection", name):
-                dim = self._check_fields(name, {"id", "vector", "person_id", "quality",
-                                                "image_sha256", "expires_at"})
+                dim = self._check_fields(
+                    name, {"id", "vector", "person_id", "quality", "image_sha256", "expires_at"}
+                )
                 self._load([name])
                 for index in self._call("list_indexes", name, field_name="vector")[:1]:
                     found = self._call("describe_index", name, index).get("index_type")
@@ -87,8 +91,10 @@ class Collections(Connection):
         info = self._call("describe_collection", name)
         have = {f["name"]: f for f in info["fields"]}
         if not fields <= set(have):
-            raise InvalidInput(f"{self.url}: collection {name!r} is not a facewise gallery "
-                               f"collection (it lacks {sorted(fields - set(have))})")
+            raise InvalidInput(
+                f"{self.url}: collection {name!r} is not a facewise gallery "
+                f"collection (it lacks {sorted(fields - set(have))})"
+            )
         vector = have.get("vector")
         return int(vector["params"]["dim"]) if vector else None
 
@@ -115,8 +121,13 @@ class Collections(Connection):
             text("actor")
             text("action")
             text("subject")
-            schema.add_field("details", DataType.ARRAY, element_type=DataType.VARCHAR,
-                             max_capacity=DETAIL_CHUNKS, max_length=TEXT)
+            schema.add_field(
+                "details",
+                DataType.ARRAY,
+                element_type=DataType.VARCHAR,
+                max_capacity=DETAIL_CHUNKS,
+                max_length=TEXT,
+            )
             text("prev_hash", 64)
             text("hash", 64)
         elif what == "samples":
@@ -129,8 +140,12 @@ class Collections(Connection):
             text("enrolled_at", 64)
             text("expires_at", 64)  # "" = never
             text("bbox", 1024)
-            index.add_index(field_name="vector", index_type=self.index_type, metric_type="IP",
-                            params=INDEXES.get(self.index_type, {}))
+            index.add_index(
+                field_name="vector",
+                index_type=self.index_type,
+                metric_type="IP",
+                params=INDEXES.get(self.index_type, {}),
+            )
             self._scalar_index(index, "person_id", DataType.INT64)
             for field in ("image_sha256", "expires_at"):
                 self._scalar_index(index, field, DataType.VARCHAR)
@@ -202,8 +217,10 @@ class Collections(Connection):
         if self._samples() is not None and self._dim != space.dim:
             # left by an enrolment undone or cut short before any sample stayed
             if self._count("samples", "id >= 0"):
-                raise FacewiseError(f"{self.url}: samples of {self._dim}-D vectors but no bound "
-                                    "embedding space; refusing to enrol until this is repaired")
+                raise FacewiseError(
+                    f"{self.url}: samples of {self._dim}-D vectors but no bound "
+                    "embedding space; refusing to enrol until this is repaired"
+                )
             self._call("drop_collection", name)
             self._dim = None
         if self._dim is None:
@@ -225,18 +242,23 @@ class Collections(Connection):
         self._create(what, fresh, self._dim or 0)
         counter = "next_sample" if what == "samples" else "next_person"
         page = self._vector_page() if what == "samples" else PAGE
-        rows = self._select(what, "id >= 0", ["*"], key="id", end=self._counter(counter),
-                            page=page)
-        clean = [sample_row(r) for r in rows] if what == "samples" else \
-            [{"id": r["id"], "name": r["name"], "created_at": r["created_at"], "pad": DUMMY}
-             for r in rows]
+        rows = self._select(what, "id >= 0", ["*"], key="id", end=self._counter(counter), page=page)
+        clean = (
+            [sample_row(r) for r in rows]
+            if what == "samples"
+            else [
+                {"id": r["id"], "name": r["name"], "created_at": r["created_at"], "pad": DUMMY}
+                for r in rows
+            ]
+        )
         for i in range(0, len(clean), BATCH):
-            done = self._call("insert", fresh, clean[i:i + BATCH])
-            if int(done.get("insert_count", 0)) != len(clean[i:i + BATCH]):
+            done = self._call("insert", fresh, clean[i : i + BATCH])
+            if int(done.get("insert_count", 0)) != len(clean[i : i + BATCH]):
                 raise FacewiseError(f"rewriting {name}: an insert fell short")
         self._call("flush", fresh)
-        copied = self._call("query", fresh, filter="id >= 0", output_fields=["count(*)"],
-                            **self._reads)
+        copied = self._call(
+            "query", fresh, filter="id >= 0", output_fields=["count(*)"], **self._reads
+        )
         if int(copied[0]["count(*)"]) != len(clean):
             raise FacewiseError(f"rewriting {name}: {copied} rows copied of {len(clean)}")
         self._call("drop_collection", name)  # from here on, reopening finishes the swap
@@ -257,8 +279,13 @@ class Collections(Connection):
 def quote(text: str) -> str:
     """A string literal for a Milvus filter expression (the escapes both Milvus and Milvus Lite
     read: backslash, double quote, newline, carriage return, tab)."""
-    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               .replace("\r", "\\r").replace("\t", "\\t"))
+    escaped = (
+        text.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+    )
     return f'"{escaped}"'
 
 
@@ -268,22 +295,35 @@ def live_filter(now: str) -> str:
 
 def sample_row(row: dict[str, Any]) -> dict[str, Any]:
     """A queried samples row as an insertable one (vector as float32 values)."""
-    keys = ("id", "vector", "person_id", "quality", "image_sha256", "source", "consent",
-            "enrolled_at", "enrolled_by", "expires_at", "bbox")
+    keys = (
+        "id",
+        "vector",
+        "person_id",
+        "quality",
+        "image_sha256",
+        "source",
+        "consent",
+        "enrolled_at",
+        "enrolled_by",
+        "expires_at",
+        "bbox",
+    )
     out = {k: row[k] for k in keys}
     out["vector"] = np.asarray(row["vector"], dtype=np.float32).tolist()
     return out
 
 
 def chunks(text: str) -> list[str]:
-    return [text[i:i + TEXT_CHARS] for i in range(0, len(text), TEXT_CHARS)] or [""]
+    return [text[i : i + TEXT_CHARS] for i in range(0, len(text), TEXT_CHARS)] or [""]
 
 
 def check_text(*, limit: int = TEXT_CHARS, **fields: str) -> None:
     for field, value in fields.items():
         if len(value) > limit:
-            raise InvalidInput(f"{field} is {len(value)} characters long; the Milvus gallery "
-                               f"stores at most {limit}")
+            raise InvalidInput(
+                f"{field} is {len(value)} characters long; the Milvus gallery "
+                f"stores at most {limit}"
+            )
 
 
 def check_audit(actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
@@ -291,10 +331,25 @@ def check_audit(actor: str, action: str, subject: str, details: dict[str, Any]) 
     check_text(actor=actor, action=action, subject=subject)
     size = len(json.dumps(details, sort_keys=True))
     if math.ceil(size / TEXT_CHARS) > DETAIL_CHUNKS:
-        raise InvalidInput(f"audit details of {size} characters; the Milvus gallery stores at "
-                           f"most {DETAIL_CHUNKS * TEXT_CHARS}")
+        raise InvalidInput(
+            f"audit details of {size} characters; the Milvus gallery stores at "
+            f"most {DETAIL_CHUNKS * TEXT_CHARS}"
+        )
 
 
-__all__ = ["DETAIL_CHUNKS", "DUMMY", "DUMMY_DIM", "INDEXES", "STRONG", "TEXT", "TEXT_CHARS",
-           "Collections", "check_audit", "check_text", "chunks", "live_filter", "quote",
-           "sample_row"]
+__all__ = [
+    "DETAIL_CHUNKS",
+    "DUMMY",
+    "DUMMY_DIM",
+    "INDEXES",
+    "STRONG",
+    "TEXT",
+    "TEXT_CHARS",
+    "Collections",
+    "check_audit",
+    "check_text",
+    "chunks",
+    "live_filter",
+    "quote",
+    "sample_row",
+]

@@ -23,9 +23,14 @@ PEOPLE_PER_QUERY = 1024  # person ids in one `person_id in [...]` filter
 class Search(People):
     """Reading live samples: vectors, search, count and templates."""
 
-    def vectors(self, *, now: str | None = None, person: str | None = None
-                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32],
-                           npt.NDArray[np.float32]]:
+    def vectors(
+        self, *, now: str | None = None, person: str | None = None
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float32],
+        npt.NDArray[np.float32],
+    ]:
         """Live (unexpired) samples: (sample ids, person ids, vectors (N, D), qualities)."""
         now = now or utc_now()
         with self._lock:
@@ -44,11 +49,17 @@ class Search(People):
                 expr += f" and person_id == {int(row['id'])}"
             else:
                 people = self.names()  # a sample whose person is gone is not live
-            rows = self._select("samples", expr, ["id", "person_id", "vector", "quality"],
-                                key="id", end=self._counter("next_sample"),
-                                page=self._vector_page())
-            rows = sorted((r for r in rows if int(r["person_id"]) in people),
-                          key=lambda r: int(r["id"]))
+            rows = self._select(
+                "samples",
+                expr,
+                ["id", "person_id", "vector", "quality"],
+                key="id",
+                end=self._counter("next_sample"),
+                page=self._vector_page(),
+            )
+            rows = sorted(
+                (r for r in rows if int(r["person_id"]) in people), key=lambda r: int(r["id"])
+            )
             if not rows:
                 return nothing
             ids = np.array([r["id"] for r in rows], dtype=np.int64)
@@ -57,9 +68,9 @@ class Search(People):
             quality = np.array([r["quality"] for r in rows], dtype=np.float32)
             return ids, owners, vecs, quality
 
-    def search(self, queries: npt.NDArray[np.float32], k: int, *, now: str | None = None
-               ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64],
-                          npt.NDArray[np.int64]]:
+    def search(
+        self, queries: npt.NDArray[np.float32], k: int, *, now: str | None = None
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """The ``k`` stored samples with the highest inner product with each query, answered by
         Milvus itself; samples expired at ``now`` (ISO UTC, default: the present) are left out
         by the filter expression. ``queries``: float32 (Q, D), L2-normalised. Returns (scores
@@ -87,10 +98,18 @@ class Search(People):
         expr = live_filter(now or utc_now())
         step = max(1, min(1024, (16 << 20) // (limit * 24 + 4 * dim)))
         for start in range(0, len(q), step):
-            chunk = q[start:start + step]
-            hits = self._call("search", self._name("samples"), data=chunk.tolist(), limit=limit,
-                              filter=expr, anns_field="vector", search_params=params,
-                              output_fields=["person_id"], **self._reads)
+            chunk = q[start : start + step]
+            hits = self._call(
+                "search",
+                self._name("samples"),
+                data=chunk.tolist(),
+                limit=limit,
+                filter=expr,
+                anns_field="vector",
+                search_params=params,
+                output_fields=["person_id"],
+                **self._reads,
+            )
             for row, found in enumerate(hits, start=start):
                 for j, hit in enumerate(found[:limit]):
                     ids[row, j] = int(hit["id"])
@@ -106,8 +125,9 @@ class Search(People):
                 return 0
             return self._count("samples", live_filter(now or utc_now()))
 
-    def templates(self, person_ids: list[int], *, now: str | None = None
-                  ) -> dict[int, npt.NDArray[np.float32]]:
+    def templates(
+        self, person_ids: list[int], *, now: str | None = None
+    ) -> dict[int, npt.NDArray[np.float32]]:
         """Per person in ``person_ids``: the quality-weighted mean of their samples live at
         ``now`` (ISO UTC; default the present), L2-normalised, float32 (D,) (the formula of the
         in-memory gallery's templates). Only those people's vectors are read from Milvus; a
@@ -121,10 +141,15 @@ class Search(People):
             live = live_filter(now or utc_now())
             sums: dict[int, npt.NDArray[np.float32]] = {}
             for i in range(0, len(wanted), PEOPLE_PER_QUERY):
-                chunk = wanted[i:i + PEOPLE_PER_QUERY]
-                rows = self._select("samples", f"person_id in {chunk} and {live}",
-                                    ["id", "person_id", "vector", "quality"], key="id",
-                                    end=self._counter("next_sample"), page=self._vector_page())
+                chunk = wanted[i : i + PEOPLE_PER_QUERY]
+                rows = self._select(
+                    "samples",
+                    f"person_id in {chunk} and {live}",
+                    ["id", "person_id", "vector", "quality"],
+                    key="id",
+                    end=self._counter("next_sample"),
+                    page=self._vector_page(),
+                )
                 for r in rows:
                     vector = np.asarray(r["vector"], dtype=np.float32) * np.float32(r["quality"])
                     pid = int(r["person_id"])

@@ -50,9 +50,18 @@ class MilvusStore(Search):
             self.close()
             raise self._open_error(exc) from None
 
-    def add_samples(self, name: str, space: EmbeddingSpace, samples: list[NewSample], *,
-                    consent: str, enrolled_by: str, expires_at: str | None,
-                    new: bool = False, person_id: int | None = None) -> Added:
+    def add_samples(
+        self,
+        name: str,
+        space: EmbeddingSpace,
+        samples: list[NewSample],
+        *,
+        consent: str,
+        enrolled_by: str,
+        expires_at: str | None,
+        new: bool = False,
+        person_id: int | None = None,
+    ) -> Added:
         """Enrol ``samples`` for ``name`` (created if new); returns their ids. With ``new`` the
         person must not exist yet (:class:`Conflict`, or :class:`NameTaken` for a name that is
         the same under the name rule; checked under this process's write lock). With
@@ -84,8 +93,11 @@ class MilvusStore(Search):
             check_text(image_sha256=s.image_sha256, source=safe_text(s.source))
         check_text(consent=consent, enrolled_by=enrolled_by)
         check_text(expires_at=expires_at or "", limit=64)
-        details = {"samples": len(samples), "consent": consent,
-                   "images": sorted({s.image_sha256 for s in samples})}
+        details = {
+            "samples": len(samples),
+            "consent": consent,
+            "images": sorted({s.image_sha256 for s in samples}),
+        }
         check_audit(enrolled_by, "enrol", name, details)
         if not samples:  # nothing to enrol: no person, no space binding, no audit event
             self.check_space(space)
@@ -98,7 +110,8 @@ class MilvusStore(Search):
                 if row is None or row["name"] != name:
                     raise PersonNotFound(
                         f"{name!r} is no longer in the gallery (forgotten, removed, renamed or "
-                        "merged while the request ran): nothing enrolled")
+                        "merged while the request ran): nothing enrolled"
+                    )
             else:
                 row = self._person_row(name)
                 if new and row is not None:
@@ -106,16 +119,24 @@ class MilvusStore(Search):
                 if row is None:
                     clash = self._taken(name)
                     if clash is not None:
-                        raise NameTaken(f"a person named {clash!r} exists already, the same "
-                                        f"name as {name!r} under the name rule")
+                        raise NameTaken(
+                            f"a person named {clash!r} exists already, the same "
+                            f"name as {name!r} under the name rule"
+                        )
                 else:
                     name = str(row["name"])
             dropped, seen = [], set()
             if row is not None and self._samples() is not None:
                 wanted = sorted({s.image_sha256 for s in samples})
-                have = {r["image_sha256"] for r in self._query(
-                    "samples", f"person_id == {int(row['id'])} and image_sha256 in "
-                    f"[{', '.join(quote(w) for w in wanted)}]", ["image_sha256"])}
+                have = {
+                    r["image_sha256"]
+                    for r in self._query(
+                        "samples",
+                        f"person_id == {int(row['id'])} and image_sha256 in "
+                        f"[{', '.join(quote(w) for w in wanted)}]",
+                        ["image_sha256"],
+                    )
+                }
             else:
                 have = set()
             kept = []
@@ -137,26 +158,40 @@ class MilvusStore(Search):
                 bound = self._bind_space(space)
                 if row is None:
                     person_id = self._take_ids("next_person", 1)[0]
-                    self._insert("people", [{"id": person_id, "name": name, "created_at": now,
-                                             "pad": DUMMY}])
+                    self._insert(
+                        "people", [{"id": person_id, "name": name, "created_at": now, "pad": DUMMY}]
+                    )
                     created = person_id
                     self._people_changed(added=(person_id, name))
                 else:
                     person_id = int(row["id"])
                 ids = self._take_ids("next_sample", len(samples))
-                self._insert("samples", [
-                    {"id": i, "vector": np.asarray(s.vector, dtype=np.float32).tolist(),
-                     "person_id": person_id, "quality": float(s.quality),
-                     "image_sha256": s.image_sha256, "source": safe_text(s.source),
-                     "consent": consent,
-                     "enrolled_at": now, "enrolled_by": enrolled_by,
-                     "expires_at": expires_at or "", "bbox": json.dumps(list(s.bbox))}
-                    for i, s in zip(ids, samples, strict=True)])
-                stored = self._count("samples", f"id >= {ids[0]} and id <= {ids[-1]} and "
-                                                f"person_id == {person_id}")  # consecutive ids
+                self._insert(
+                    "samples",
+                    [
+                        {
+                            "id": i,
+                            "vector": np.asarray(s.vector, dtype=np.float32).tolist(),
+                            "person_id": person_id,
+                            "quality": float(s.quality),
+                            "image_sha256": s.image_sha256,
+                            "source": safe_text(s.source),
+                            "consent": consent,
+                            "enrolled_at": now,
+                            "enrolled_by": enrolled_by,
+                            "expires_at": expires_at or "",
+                            "bbox": json.dumps(list(s.bbox)),
+                        }
+                        for i, s in zip(ids, samples, strict=True)
+                    ],
+                )
+                stored = self._count(
+                    "samples", f"id >= {ids[0]} and id <= {ids[-1]} and person_id == {person_id}"
+                )  # consecutive ids
                 if stored != len(ids):
-                    raise FacewiseError(f"Milvus holds {stored} of the {len(ids)} samples just "
-                                        "inserted")
+                    raise FacewiseError(
+                        f"Milvus holds {stored} of the {len(ids)} samples just inserted"
+                    )
                 self._audit(enrolled_by, "enrol", name, details)
             except BaseException:
                 self._undo_enrolment(ids, created, bound)
@@ -194,18 +229,48 @@ class MilvusStore(Search):
             row = self._person_row(name)
             if row is None or self._samples() is None:
                 return []
-            fields = ["id", "image_sha256", "source", "consent", "enrolled_at", "enrolled_by",
-                      "expires_at", "quality", "bbox"]
-            rows = self._select("samples", f"person_id == {int(row['id'])}", fields, key="id",
-                                end=self._counter("next_sample"))
-            return [SampleInfo(int(r["id"]), row["name"], r["image_sha256"], r["source"],
-                               r["consent"], r["enrolled_at"], r["enrolled_by"],
-                               r["expires_at"] or None, float(r["quality"]),
-                               tuple(json.loads(r["bbox"])))
-                    for r in sorted(rows, key=lambda r: int(r["id"]))]
+            fields = [
+                "id",
+                "image_sha256",
+                "source",
+                "consent",
+                "enrolled_at",
+                "enrolled_by",
+                "expires_at",
+                "quality",
+                "bbox",
+            ]
+            rows = self._select(
+                "samples",
+                f"person_id == {int(row['id'])}",
+                fields,
+                key="id",
+                end=self._counter("next_sample"),
+            )
+            return [
+                SampleInfo(
+                    int(r["id"]),
+                    row["name"],
+                    r["image_sha256"],
+                    r["source"],
+                    r["consent"],
+                    r["enrolled_at"],
+                    r["enrolled_by"],
+                    r["expires_at"] or None,
+                    float(r["quality"]),
+                    tuple(json.loads(r["bbox"])),
+                )
+                for r in sorted(rows, key=lambda r: int(r["id"]))
+            ]
 
-    def remove_person(self, name: str, *, actor: str, action: str = "remove",
-                      details: dict[str, Any] | None = None) -> list[int]:
+    def remove_person(
+        self,
+        name: str,
+        *,
+        actor: str,
+        action: str = "remove",
+        details: dict[str, Any] | None = None,
+    ) -> list[int]:
         """Delete a person and every sample of theirs; returns the removed sample ids. The
         samples go first, then the person, then the audit event: a crash leaves the person
         without samples (removing again finishes it), never samples without their person."""
@@ -213,8 +278,13 @@ class MilvusStore(Search):
             person = self.require(name)
             ids: list[int] = []
             if self._samples() is not None:
-                rows = self._select("samples", f"person_id == {person.id}", ["id"], key="id",
-                                    end=self._counter("next_sample"))
+                rows = self._select(
+                    "samples",
+                    f"person_id == {person.id}",
+                    ["id"],
+                    key="id",
+                    end=self._counter("next_sample"),
+                )
                 ids = sorted(int(r["id"]) for r in rows)
             event = {"samples": len(ids), **(details or {})}
             check_audit(actor, action, name, event)
@@ -230,8 +300,13 @@ class MilvusStore(Search):
         with self._write():
             ids: list[int] = []
             if self._samples() is not None:
-                rows = self._select("samples", f'expires_at != "" and expires_at <= {quote(now)}',
-                                    ["id"], key="id", end=self._counter("next_sample"))
+                rows = self._select(
+                    "samples",
+                    f'expires_at != "" and expires_at <= {quote(now)}',
+                    ["id"],
+                    key="id",
+                    end=self._counter("next_sample"),
+                )
                 ids = sorted(int(r["id"]) for r in rows)
             self._bump_generation()
             self._delete("samples", ids)
@@ -261,8 +336,11 @@ class MilvusStore(Search):
                         break
                     time.sleep(0.2)
                 else:
-                    log.warning("compaction of %s still running after %.0f s", self._name(what),
-                                self._timeout)
+                    log.warning(
+                        "compaction of %s still running after %.0f s",
+                        self._name(what),
+                        self._timeout,
+                    )
 
 
 __all__ = ["MilvusStore"]

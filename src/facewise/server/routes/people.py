@@ -120,9 +120,7 @@ def rename_person(name: Name, change: RenameBody, key: AdminKey, svc: Svc) -> di
     return person_dict(person, svc.gallery.samples_of(person.name))
 
 
-@router.post(
-    "/{name}/merge", response_model=PersonOut, responses=errors(400, *AUTH, 404, 422)
-)
+@router.post("/{name}/merge", response_model=PersonOut, responses=errors(400, *AUTH, 404, 422))
 def merge_person(name: Name, target: MergeBody, key: AdminKey, svc: Svc) -> dict[str, Any]:
     """Move every sample of ``name`` to ``into`` and remove ``name``; answers the target."""
     source, into = svc.gallery.require(name), svc.gallery.require(target.into)
