@@ -365,6 +365,7 @@ def test_killed_writer_loses_nothing_reported_and_never_corrupts(kind: str, tmp_
             break
     proc.kill()  # SIGKILL, mid-write more often than not
     proc.wait()
+    proc.stdout.close()
     assert reported >= 40, "the writer did not get going"
     if kind == "sqlite":
         raw = sqlite3.connect(stem.with_suffix(".sqlite"))
