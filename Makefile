@@ -79,6 +79,7 @@ bench: $(PEER)/.installed
 	PYTHONPATH=$(PEER) $(BIN)/python benchmarks/represent_speed.py
 	$(BIN)/python benchmarks/identify_lfw.py
 	$(BIN)/python benchmarks/identify_scale.py
+	$(BIN)/python benchmarks/identify_milvus.py
 	$(BIN)/python benchmarks/enrol_rate.py
 	$(BIN)/python benchmarks/analysis_accuracy.py
 	$(BIN)/python benchmarks/eval_lfw.py --mmod
