@@ -222,6 +222,13 @@ def test_enrol_identify_verify_forget_audit(tab: Tab, server: Any, photos: Photo
     verify.get_by_role("button", name="Verify").click()
     expect(page.locator("#verify-status")).to_contain_text("Same person", timeout=SLOW)
     expect(page.locator("#verify-result")).to_contain_text("Threshold")
+    expect(page.locator("#verify-result")).to_contain_text("Stranger pairs this alike")
+    if SCREENSHOTS:
+        for width in (1280, 360):
+            page.set_viewport_size({"width": width, "height": 900})
+            section = page.locator("section", has=page.locator("#verify-result"))
+            section.screenshot(path=str(SCREENSHOTS / f"verify-{width}.png"))
+        page.set_viewport_size({"width": 1024, "height": 800})
 
     # people: his samples with their consent
     page.get_by_role("button", name="Load people").click()
