@@ -353,20 +353,25 @@ def test_killed_writer_loses_nothing_reported_and_never_corrupts(kind: str, tmp_
     proc = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE, text=True
     )
+    # Kill after 40 enrolments, or after 45 s when a loaded machine makes the server slow
+    # (CI saw 20 in 60 s): what matters is a kill mid-write with some enrolments reported.
     reported = -2
-    deadline = time.time() + 60
+    deadline = time.time() + 45
+    watchdog = threading.Timer(240, proc.kill)  # a hung writer ends the read loop with EOF
+    watchdog.start()
     assert proc.stdout is not None
-    while time.time() < deadline:
+    while True:
         line = proc.stdout.readline()
         if not line:
             break
         reported = int(line)
-        if reported >= 40:
+        if reported >= 40 or (reported >= 5 and time.time() > deadline):
             break
     proc.kill()  # SIGKILL, mid-write more often than not
+    watchdog.cancel()
     proc.wait()
     proc.stdout.close()
-    assert reported >= 40, "the writer did not get going"
+    assert reported >= 5, "the writer did not get going"
     if kind == "sqlite":
         raw = sqlite3.connect(stem.with_suffix(".sqlite"))
         assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
