@@ -97,13 +97,17 @@ class NameTaken(Conflict, InvalidInput):
     http_status = 409
 
 
-class PersonNotFound(InvalidInput):
-    """The person a write was meant for is not (or no longer) in the gallery: forgotten,
-    removed, renamed or merged since the request began."""
+class NotFound(InvalidInput):
+    """What a request names is not (or no longer) there: a person, a cluster, a face."""
 
     code = "not_found"
     exit_code = 9
     http_status = 404
+
+
+class PersonNotFound(NotFound):
+    """The person a write was meant for is not (or no longer) in the gallery: forgotten,
+    removed, renamed or merged since the request began."""
 
 
 class ConfigError(FacewiseError):

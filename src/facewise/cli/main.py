@@ -15,7 +15,15 @@ import logging
 
 import click
 
-from facewise.cli import doctor, eval_cmd, gallery_cmd, images, models_cmd, serve_cmd
+from facewise.cli import (
+    cluster_cmd,
+    doctor,
+    eval_cmd,
+    gallery_cmd,
+    images,
+    models_cmd,
+    serve_cmd,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,5 +44,6 @@ for _command in (
     doctor.doctor,
     *serve_cmd.COMMANDS,
     *eval_cmd.COMMANDS,
+    *cluster_cmd.COMMANDS,
 ):
     main.add_command(_command)

@@ -33,7 +33,9 @@ T = TypeVar("T")
 _engine: Any = None
 
 
-def _worker_engine(settings: dict[str, Any]) -> Any:
+def worker_engine(settings: dict[str, Any]) -> Any:
+    """The engine of this worker process, built from ``settings`` on first use (the caller's
+    own engine when :func:`map_files` runs in this process)."""
     global _engine
     if _engine is None:
         from facewise.engine import Engine
@@ -45,7 +47,7 @@ def _worker_engine(settings: dict[str, Any]) -> Any:
 
 def embed_file(settings: dict[str, Any], person: str, path: str) -> dict[str, Any]:
     """Decode, detect, align and embed the one face of an enrolment photo (runs in a worker)."""
-    engine = _worker_engine(settings)
+    engine = worker_engine(settings)
     try:
         data = Path(path).read_bytes()
         digest = io.image_sha256(data)
@@ -127,7 +129,7 @@ def worker_settings(engine: Any) -> dict[str, Any]:
 
 def faces_in_file(settings: dict[str, Any], path: str) -> tuple[str, list[Any]] | FacewiseError:
     """(sha256 of the file, every face with its embedding), or the error (runs in a worker)."""
-    engine = _worker_engine(settings)
+    engine = worker_engine(settings)
     try:
         data = io.read_file(path, settings=engine.settings)
         return io.image_sha256(data), engine.embed(data)
@@ -135,14 +137,23 @@ def faces_in_file(settings: dict[str, Any], path: str) -> tuple[str, list[Any]] 
         return exc
 
 
-def faces_in_files(
-    engine: Any, paths: list[str], *, workers: int = 1
-) -> Iterator[tuple[str, list[Any]] | FacewiseError]:
-    """:func:`faces_in_file` for each path, in order; ``engine`` itself when ``workers`` is 1."""
+def map_files(
+    fn: Callable[[dict[str, Any], str], T], engine: Any, paths: list[str], *, workers: int = 1
+) -> Iterator[T]:
+    """``fn(settings, path)`` for each path, in order, on ``workers`` processes (each with an
+    engine like ``engine``, got through :func:`worker_engine`); ``engine`` itself when
+    ``workers`` is 1."""
     global _engine
     if workers == 1:
         _engine = engine
-    yield from pool_map(faces_in_file, worker_settings(engine), [(p,) for p in paths], workers)
+    yield from pool_map(fn, worker_settings(engine), [(p,) for p in paths], workers)
+
+
+def faces_in_files(
+    engine: Any, paths: list[str], *, workers: int = 1
+) -> Iterator[tuple[str, list[Any]] | FacewiseError]:
+    """:func:`faces_in_file` for each path, in order."""
+    yield from map_files(faces_in_file, engine, paths, workers=workers)
 
 
 def _local(
