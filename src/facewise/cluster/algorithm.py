@@ -49,16 +49,23 @@ class ClusterParams:
     collection size through ``false_links``.
     """
 
-    false_links: float = 1.0
+    false_links: float = 0.1
     """Expected strangers per face above the link threshold: the threshold is the cosine with
     single-comparison FMR ``false_links / N`` (N faces in the collection)."""
     min_fmr: float = 1e-9
     """Floor of the FMR budget (a huge collection never asks for a threshold past the data)."""
     max_fmr: float = 1e-2
     """Ceiling of the FMR budget (a tiny collection never links near-strangers)."""
-    neighbours: int = 20
+    shared_variance: float = 0.7
+    """How much of a non-mated score's spread around the strangers' median is shared by every
+    comparison of the same two people (1: all of it, plain average linkage at one threshold; less:
+    the average over m x n comparisons of two clusters is steadier than one score, so larger
+    clusters merge at a lower average). The threshold for clusters of sizes m and n is
+    ``median + (t - median) * sqrt(shared + (1 - shared) / (m n))``, ``median`` the score with FMR
+    0.5 and ``t`` the single-comparison threshold."""
+    neighbours: int = 10
     """Nearest neighbours per face: the only pairs considered for a merge."""
-    detach_outliers: bool = True
+    detach_outliers: bool = False
     """Detach a face whose cosine to the mean of the rest of its cluster is below the threshold."""
     exact_limit: int = 20_000
     """Up to this many faces the neighbour search is numpy; above it FAISS when installed."""
@@ -76,14 +83,41 @@ def link_threshold(fmr: FmrFunction, faces: int, params: ClusterParams) -> float
     """The cosine at which one comparison's FMR is the budget ``false_links / faces`` (clipped to
     ``[min_fmr, max_fmr]``), found by bisection on the decreasing ``fmr``."""
     budget = min(max(params.false_links / max(faces, 1), params.min_fmr), params.max_fmr)
+    return _inverse(fmr, budget)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRule:
+    """The merge threshold of two clusters as a function of their sizes (see ClusterParams)."""
+
+    single: float
+    """Threshold of one comparison (FMR = the budget)."""
+    median: float
+    """The strangers' median score (FMR 0.5)."""
+    shared: float
+
+    def at(self, m: float, n: float) -> float:
+        return self.median + (self.single - self.median) * float(
+            np.sqrt(self.shared + (1.0 - self.shared) / (m * n))
+        )
+
+
+def _inverse(fmr: FmrFunction, target: float) -> float:
     lo, hi = -1.0, 1.0
     for _ in range(60):
         mid = (lo + hi) / 2
-        if float(np.asarray(fmr(np.asarray([mid], dtype=np.float64))).reshape(-1)[0]) > budget:
+        if float(np.asarray(fmr(np.asarray([mid], dtype=np.float64))).reshape(-1)[0]) > target:
             lo = mid
         else:
             hi = mid
     return hi
+
+
+def link_rule(fmr: FmrFunction, faces: int, params: ClusterParams) -> LinkRule:
+    """The :class:`LinkRule` for a collection of ``faces`` faces."""
+    return LinkRule(
+        link_threshold(fmr, faces, params), _inverse(fmr, 0.5), float(params.shared_variance)
+    )
 
 
 def _check_vectors(vectors: npt.ArrayLike, name: str) -> npt.NDArray[np.float32]:
@@ -173,7 +207,7 @@ class _Agglomeration:
             self.apart[c].add(a)
         return a
 
-    def run(self, threshold: float) -> npt.NDArray[np.int64]:
+    def run(self, rule: LinkRule) -> npt.NDArray[np.int64]:
         """Merge while the best adjacent pair's average cosine is >= ``threshold``."""
         n = len(self.sizes)
         version = np.zeros(n, dtype=np.int64)
@@ -184,7 +218,7 @@ class _Agglomeration:
             for b in self.adjacent[a]:
                 if a < b:
                     s = self._similarity(a, b)
-                    if s >= threshold:
+                    if s >= rule.at(self.sizes[a], self.sizes[b]):
                         heap.append((-s, a, b, 0, 0))
         heapq.heapify(heap)
         while heap:
@@ -199,7 +233,7 @@ class _Agglomeration:
             version[gone] = -1
             for c in self.adjacent[root]:
                 s = self._similarity(root, c)
-                if s >= threshold:
+                if s >= rule.at(self.sizes[root], self.sizes[c]):
                     x, y = min(root, c), max(root, c)
                     heapq.heappush(heap, (-s, x, y, int(version[x]), int(version[y])))
         return np.array([self.find(i) for i in range(n)], dtype=np.int64)
@@ -209,7 +243,7 @@ def _finish(
     roots: npt.NDArray[np.int64],
     vectors: npt.NDArray[np.float32],
     pinned: npt.NDArray[np.int64],
-    threshold: float,
+    rule: LinkRule,
     params: ClusterParams,
 ) -> npt.NDArray[np.int64]:
     """Per-face roots -> labels: outliers detached, singletons -1, pinned labels reused, new
@@ -226,7 +260,7 @@ def _finish(
             rest = total[None, :] - vectors[group]
             sims = np.einsum("ij,ij->i", vectors[group].astype(np.float64), rest)
             sims /= len(group) - 1
-            out = (sims < threshold) & (pinned[group] < 0)
+            out = (sims < rule.at(1, len(group) - 1)) & (pinned[group] < 0)
             roots[group[out]] = -1 - group[out]  # alone
     labels = np.full(n, -1, dtype=np.int64)
     first = max(int(pinned.max(initial=-1)), -1) + 1
@@ -283,7 +317,7 @@ def cluster_vectors(
             raise InvalidInput(f"faces {a} and {b} are pinned together but must stay apart")
     if n == 0:
         return np.empty(0, dtype=np.int64)
-    threshold = link_threshold(fmr, n, params)
+    rule = link_rule(fmr, n, params)
     neighbours, _ = knn(v, min(params.neighbours, n - 1), exact_limit=params.exact_limit)
     rows = np.repeat(np.arange(n), neighbours.shape[1])
     edges = np.stack([rows, neighbours.reshape(-1)], axis=1)
@@ -296,8 +330,8 @@ def cluster_vectors(
     for members in groups.values():
         for other in members[1:]:
             _force_merge(agg, members[0], other)
-    roots = agg.run(threshold)
-    return _finish(roots, v, pinned, threshold, params)
+    roots = agg.run(rule)
+    return _finish(roots, v, pinned, rule, params)
 
 
 def _force_merge(agg: _Agglomeration, a: int, b: int) -> None:
@@ -332,7 +366,7 @@ def extend(
         return labels.copy()
     if m == 0:
         return cluster_vectors(new, fmr=fmr, cannot_link=cannot, params=params)
-    threshold = link_threshold(fmr, total, params)
+    rule = link_rule(fmr, total, params)
     every = np.concatenate([old, new])
     # the new faces' neighbours among old + new
     kk = min(params.neighbours, total - 1)
@@ -389,7 +423,7 @@ def extend(
     ]
     edges = np.asarray(edge_list, dtype=np.int64).reshape(-1, 2)
     agg = _Agglomeration(sums, sizes, pinned, edges, node_cannot)
-    roots = agg.run(threshold)
+    roots = agg.run(rule)
     out = np.concatenate([labels, np.full(k, -1, dtype=np.int64)])
     # groups of nodes -> labels
     groups: dict[int, list[int]] = {}
@@ -410,7 +444,7 @@ def extend(
                 len(faces) - 1
             )
             movable = np.array([f >= m or labels[f] < 0 for f in faces])
-            keep = ~((sims < threshold) & movable)
+            keep = ~((sims < rule.at(1, len(faces) - 1)) & movable)
         kept = [f for f, ok in zip(faces, keep, strict=True) if ok]
         if fixed_label >= 0:
             for f in kept:
@@ -422,4 +456,12 @@ def extend(
     return out
 
 
-__all__ = ["ClusterParams", "FmrFunction", "cluster_vectors", "extend", "link_threshold"]
+__all__ = [
+    "ClusterParams",
+    "FmrFunction",
+    "LinkRule",
+    "cluster_vectors",
+    "extend",
+    "link_rule",
+    "link_threshold",
+]
