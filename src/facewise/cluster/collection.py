@@ -57,10 +57,10 @@ class Collection:
     def __init__(self, folder: str | Path, engine: Any) -> None:
         self.engine = engine
         self.space = engine.space
-        self.store = CollectionStore(folder)
+        self.records = CollectionStore(folder)
 
     def close(self) -> None:
-        self.store.close()
+        self.records.close()
 
     def __enter__(self) -> Collection:
         return self
@@ -90,7 +90,7 @@ class Collection:
             except OSError as exc:
                 report.errors.append(_error(path, InvalidInput(f"cannot read: {exc.strerror}")))
                 continue
-            if self.store.known_path(path, st.st_size, st.st_mtime_ns):
+            if self.records.known_path(path, st.st_size, st.st_mtime_ns):
                 report.photos_known += 1
             else:
                 todo.append((path, st.st_size, st.st_mtime_ns))
@@ -101,11 +101,11 @@ class Collection:
             except FacewiseError as exc:
                 report.errors.append(_error(path, exc))
                 continue
-            photo = self.store.photo_id(digest)
+            photo = self.records.photo_id(digest)
             if photo is None:
                 fresh.append((path, size, mtime))
                 continue
-            with self.store.write() as db:
+            with self.records.write() as db:
                 _record_path(db, path, photo, size, mtime)
             report.photos_known += 1
         results = map_files(scan_file, self.engine, [p for p, _, _ in fresh], workers=workers)
@@ -129,7 +129,7 @@ class Collection:
         report = AddReport()
         batch: list[tuple[str, ScannedPhoto, int, int]] = []
         for label, data in photos:
-            if self.store.photo_id(io.image_sha256(data)) is not None:
+            if self.records.photo_id(io.image_sha256(data)) is not None:
                 report.photos_known += 1
                 continue
             try:
@@ -143,10 +143,10 @@ class Collection:
     def _insert(self, batch: list[tuple[str, ScannedPhoto, int, int]], report: AddReport) -> None:
         if not batch:
             return
-        with self.store.write() as db:
-            self.store.bind_space(db, self.space)
+        with self.records.write() as db:
+            self.records.bind_space(db, self.space)
             for path, photo, size, mtime in batch:
-                if self.store.photo_id(photo.sha256) is not None:  # the same bytes twice
+                if self.records.photo_id(photo.sha256) is not None:  # the same bytes twice
                     report.photos_known += 1
                     continue
                 cur = db.execute(
@@ -180,7 +180,7 @@ class Collection:
         """Place every face no run has placed yet (all of them on a first run)."""
         from facewise.cluster.algorithm import cluster_vectors, extend
 
-        with self.store.write() as db:
+        with self.records.write() as db:
             state = self._state()
             new = ~state.placed
             if not new.any():
@@ -216,7 +216,7 @@ class Collection:
         most, so ids stay put where the grouping did."""
         from facewise.cluster.algorithm import cluster_vectors
 
-        with self.store.write() as db:
+        with self.records.write() as db:
             state = self._state()
             if not len(state.ids):
                 return
@@ -237,11 +237,11 @@ class Collection:
                     keep[new] = old
             self._write_labels(db, state.ids, labels, keep)
             db.execute("UPDATE faces SET placed = 1")
-            self.store.decide(db, actor, "recluster")
+            self.records.decide(db, actor, "recluster")
 
     def _state(self) -> _State:
-        ids, vectors = self.store.vectors(self.space.dim)
-        rows = self.store.rows("SELECT id, photo_id, cluster_id, pinned, placed FROM faces")
+        ids, vectors = self.records.vectors(self.space.dim)
+        rows = self.records.rows("SELECT id, photo_id, cluster_id, pinned, placed FROM faces")
         info = {r[0]: r[1:] for r in rows}
         photo = np.array([info[i][0] for i in ids.tolist()], dtype=np.int64)
         labels = np.array(
@@ -249,7 +249,7 @@ class Collection:
         )
         pinned = np.array([bool(info[i][2]) for i in ids.tolist()], dtype=bool)
         placed = np.array([bool(info[i][3]) for i in ids.tolist()], dtype=bool)
-        return _State(ids, vectors, photo, labels, pinned, placed, self.store.rejections())
+        return _State(ids, vectors, photo, labels, pinned, placed, self.records.rejections())
 
     def _write_labels(
         self,
@@ -270,10 +270,10 @@ class Collection:
                 updates.append((keep[label], face))
             else:
                 if label not in made:
-                    made[label] = self.store.new_cluster(db)
+                    made[label] = self.records.new_cluster(db)
                 updates.append((made[label], face))
         db.executemany("UPDATE faces SET cluster_id = ? WHERE id = ? AND pinned = 0", updates)
-        self.store.drop_empty_clusters(db)
+        self.records.drop_empty_clusters(db)
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -281,10 +281,10 @@ class Collection:
         """``{"clusters": [...], "unclustered": [...]}``: clusters largest first, each with its
         faces (``path`` as given, ``bbox``, ``face`` id, ``quality``, ``pinned``) and its
         ``cover`` (the best-quality face)."""
-        names = {c.id: c for c in self.store.clusters()}
+        names = {c.id: c for c in self.records.clusters()}
         by_cluster: dict[int, list[FaceRow]] = defaultdict(list)
         alone = []
-        for face in self.store.faces():
+        for face in self.records.faces():
             if face.cluster_id is None:
                 alone.append(face)
             else:
@@ -306,31 +306,31 @@ class Collection:
         return {"clusters": clusters, "unclustered": [_face_dict(f) for f in alone]}
 
     def thumbnail(self, face_id: int) -> bytes:
-        found = self.store.thumbnail(face_id)
+        found = self.records.thumbnail(face_id)
         if found is None:
             raise NotFound(f"no face {face_id} in this collection")
         return found
 
     def decisions(self) -> list[dict[str, Any]]:
-        return self.store.decisions()
+        return self.records.decisions()
 
     # --- user decisions -----------------------------------------------------------------------
 
     def _face(self, face_id: int) -> FaceRow:
-        found = self.store.faces("f.id = ?", (face_id,))
+        found = self.records.faces("f.id = ?", (face_id,))
         if not found:
             raise NotFound(f"no face {face_id} in this collection")
         return found[0]
 
     def _cluster(self, cluster_id: int) -> None:
-        if self.store.cluster(cluster_id) is None:
+        if self.records.cluster(cluster_id) is None:
             raise NotFound(f"no cluster {cluster_id} in this collection")
 
     def name(self, cluster_id: int, name: str, *, actor: str) -> None:
         """Name a cluster; its faces are pinned (the user looked at them)."""
         name = person_name(name)
         self._cluster(cluster_id)
-        with self.store.write() as db:
+        with self.records.write() as db:
             taken = db.execute(
                 "SELECT id FROM clusters WHERE name = ? AND id != ?", (name, cluster_id)
             ).fetchone()
@@ -340,7 +340,7 @@ class Collection:
                 )
             db.execute("UPDATE clusters SET name = ? WHERE id = ?", (name, cluster_id))
             db.execute("UPDATE faces SET pinned = 1 WHERE cluster_id = ?", (cluster_id,))
-            self.store.decide(db, actor, "name", cluster=cluster_id, name=name)
+            self.records.decide(db, actor, "name", cluster=cluster_id, name=name)
 
     def merge(self, into: int, other: int, *, actor: str) -> None:
         """Put every face of ``other`` into ``into`` (pinned); ``into`` keeps its name, or
@@ -349,8 +349,8 @@ class Collection:
             raise InvalidInput("a cluster cannot be merged with itself")
         self._cluster(into)
         self._cluster(other)
-        with self.store.write() as db:
-            a, b = self.store.cluster(into), self.store.cluster(other)
+        with self.records.write() as db:
+            a, b = self.records.cluster(into), self.records.cluster(other)
             assert a is not None and b is not None
             if a.name and b.name and a.name != b.name:
                 raise Conflict(
@@ -365,12 +365,12 @@ class Collection:
             db.execute("DELETE FROM clusters WHERE id = ?", (other,))
             if not a.name and b.name:
                 db.execute("UPDATE clusters SET name = ? WHERE id = ?", (b.name, into))
-            self.store.decide(db, actor, "merge", into=into, other=other)
+            self.records.decide(db, actor, "merge", into=into, other=other)
 
     def split(self, cluster_id: int, faces: Sequence[int], *, actor: str) -> int:
         """Move ``faces`` of a cluster into a new cluster; both parts are pinned apart."""
         self._cluster(cluster_id)
-        members = {f.id for f in self.store.faces("f.cluster_id = ?", (cluster_id,))}
+        members = {f.id for f in self.records.faces("f.cluster_id = ?", (cluster_id,))}
         moving = set(faces)
         if not moving or not moving <= members:
             raise InvalidInput(
@@ -378,14 +378,14 @@ class Collection:
             )
         if moving == members:
             raise InvalidInput("splitting off every face leaves the cluster as it is")
-        with self.store.write() as db:
-            new = self.store.new_cluster(db)
+        with self.records.write() as db:
+            new = self.records.new_cluster(db)
             db.executemany(
                 "UPDATE faces SET cluster_id = ?, pinned = 1 WHERE id = ?",
                 [(new, f) for f in sorted(moving)],
             )
             db.execute("UPDATE faces SET pinned = 1 WHERE cluster_id = ?", (cluster_id,))
-            self.store.decide(db, actor, "split", cluster=cluster_id, new=new, faces=sorted(moving))
+            self.records.decide(db, actor, "split", cluster=cluster_id, new=new, faces=sorted(moving))
         return new
 
     def reject(self, face_id: int, *, actor: str) -> None:
@@ -393,37 +393,37 @@ class Collection:
         face = self._face(face_id)
         if face.cluster_id is None:
             raise InvalidInput(f"face {face_id} is in no cluster")
-        with self.store.write() as db:
+        with self.records.write() as db:
             db.execute(
                 "INSERT OR IGNORE INTO rejections(face_id, cluster_id) VALUES(?, ?)",
                 (face_id, face.cluster_id),
             )
             db.execute("UPDATE faces SET cluster_id = NULL, pinned = 0 WHERE id = ?", (face_id,))
-            self.store.drop_empty_clusters(db)
-            self.store.decide(db, actor, "reject", face=face_id, cluster=face.cluster_id)
+            self.records.drop_empty_clusters(db)
+            self.records.decide(db, actor, "reject", face=face_id, cluster=face.cluster_id)
 
     def confirm(self, face_id: int, *, actor: str) -> None:
         """Yes, this face belongs to its cluster: pin it there."""
         face = self._face(face_id)
         if face.cluster_id is None:
             raise InvalidInput(f"face {face_id} is in no cluster; move it into one")
-        with self.store.write() as db:
+        with self.records.write() as db:
             db.execute("UPDATE faces SET pinned = 1 WHERE id = ?", (face_id,))
-            self.store.decide(db, actor, "confirm", face=face_id, cluster=face.cluster_id)
+            self.records.decide(db, actor, "confirm", face=face_id, cluster=face.cluster_id)
 
     def move(self, face_id: int, cluster_id: int, *, actor: str) -> None:
         """Put a face into a cluster (pinned), lifting an earlier rejection from it."""
         self._face(face_id)
         self._cluster(cluster_id)
-        with self.store.write() as db:
+        with self.records.write() as db:
             db.execute(
                 "DELETE FROM rejections WHERE face_id = ? AND cluster_id = ?", (face_id, cluster_id)
             )
             db.execute(
                 "UPDATE faces SET cluster_id = ?, pinned = 1 WHERE id = ?", (cluster_id, face_id)
             )
-            self.store.drop_empty_clusters(db)
-            self.store.decide(db, actor, "move", face=face_id, cluster=cluster_id)
+            self.records.drop_empty_clusters(db)
+            self.records.decide(db, actor, "move", face=face_id, cluster=cluster_id)
 
     # --- into the gallery ---------------------------------------------------------------------
 
@@ -441,16 +441,16 @@ class Collection:
         from facewise.gallery.records import NewSample
 
         self._cluster(cluster_id)
-        row = self.store.cluster(cluster_id)
+        row = self.records.cluster(cluster_id)
         assert row is not None
         if not row.name:
             raise InvalidInput(f"name cluster {cluster_id} before enrolling it")
         if not consent.strip():
             raise InvalidInput("enrolling needs a consent basis")
-        faces = self.store.faces("f.cluster_id = ?", (cluster_id,))
-        shas = dict(self.store.rows("SELECT id, sha256 FROM photos"))
+        faces = self.records.faces("f.cluster_id = ?", (cluster_id,))
+        shas = dict(self.records.rows("SELECT id, sha256 FROM photos"))
         vectors = dict(
-            self.store.rows("SELECT id, vector FROM faces WHERE cluster_id = ?", (cluster_id,))
+            self.records.rows("SELECT id, vector FROM faces WHERE cluster_id = ?", (cluster_id,))
         )
         samples = [
             NewSample(
@@ -465,9 +465,9 @@ class Collection:
         result = gallery.add_samples(
             row.name, samples, [], consent=consent, expires_at=expires_at, enrolled_by=actor
         )
-        with self.store.write() as db:
+        with self.records.write() as db:
             db.execute("UPDATE clusters SET person = ? WHERE id = ?", (row.name, cluster_id))
-            self.store.decide(
+            self.records.decide(
                 db, actor, "enrol", cluster=cluster_id, person=row.name, faces=len(samples)
             )
         return {"cluster": cluster_id, "person": row.name, "enrolled": result.enrolled}
