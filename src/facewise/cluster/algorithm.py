@@ -63,6 +63,10 @@ class ClusterParams:
     clusters merge at a lower average). The threshold for clusters of sizes m and n is
     ``median + (t - median) * sqrt(shared + (1 - shared) / (m n))``, ``median`` the score with FMR
     0.5 and ``t`` the single-comparison threshold."""
+    face_variance: float = 0.0
+    """The share of that spread owned by one face of the pair (a poor photo scores oddly against
+    everyone): it averages away over the other cluster's faces only, so the factor becomes
+    ``sqrt(shared + face (1/m + 1/n) + (1 - shared - 2 face) / (m n))``."""
     neighbours: int = 10
     """Nearest neighbours per face: the only pairs considered for a merge."""
     detach_outliers: bool = False
@@ -75,6 +79,8 @@ class ClusterParams:
             raise InvalidInput("false_links must be positive")
         if not 0 < self.min_fmr <= self.max_fmr <= 1:
             raise InvalidInput("need 0 < min_fmr <= max_fmr <= 1")
+        if not (self.face_variance >= 0 and self.shared_variance + 2 * self.face_variance <= 1):
+            raise InvalidInput("need face_variance >= 0 and shared + 2 face_variance <= 1")
         if self.neighbours < 1:
             raise InvalidInput("neighbours must be at least 1")
 
@@ -95,11 +101,19 @@ class LinkRule:
     median: float
     """The strangers' median score (FMR 0.5)."""
     shared: float
+    face: float = 0.0
+
+    def at_many(
+        self, m: npt.NDArray[np.int64], n: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float64]:
+        mf, nf = m.astype(np.float64), n.astype(np.float64)
+        rest = 1.0 - self.shared - 2 * self.face
+        factor = np.sqrt(self.shared + self.face * (1 / mf + 1 / nf) + rest / (mf * nf))
+        out: npt.NDArray[np.float64] = self.median + (self.single - self.median) * factor
+        return out
 
     def at(self, m: float, n: float) -> float:
-        return self.median + (self.single - self.median) * float(
-            np.sqrt(self.shared + (1.0 - self.shared) / (m * n))
-        )
+        return float(self.at_many(np.asarray([m]), np.asarray([n]))[0])
 
 
 def _inverse(fmr: FmrFunction, target: float) -> float:
@@ -116,7 +130,10 @@ def _inverse(fmr: FmrFunction, target: float) -> float:
 def link_rule(fmr: FmrFunction, faces: int, params: ClusterParams) -> LinkRule:
     """The :class:`LinkRule` for a collection of ``faces`` faces."""
     return LinkRule(
-        link_threshold(fmr, faces, params), _inverse(fmr, 0.5), float(params.shared_variance)
+        link_threshold(fmr, faces, params),
+        _inverse(fmr, 0.5),
+        float(params.shared_variance),
+        float(params.face_variance),
     )
 
 
@@ -212,14 +229,20 @@ class _Agglomeration:
         n = len(self.sizes)
         version = np.zeros(n, dtype=np.int64)
         heap: list[tuple[float, int, int, int, int]] = []
-        for a in range(n):
-            if self.find(a) != a:
-                continue
-            for b in self.adjacent[a]:
-                if a < b:
-                    s = self._similarity(a, b)
-                    if s >= rule.at(self.sizes[a], self.sizes[b]):
-                        heap.append((-s, a, b, 0, 0))
+        pairs = np.asarray(
+            [(a, b) for a in range(n) if self.parent[a] == a for b in self.adjacent[a] if a < b],
+            dtype=np.int64,
+        ).reshape(-1, 2)
+        if len(pairs):
+            a_, b_ = pairs[:, 0], pairs[:, 1]
+            sims = np.einsum("ij,ij->i", self.sums[a_], self.sums[b_]) / (
+                self.sizes[a_] * self.sizes[b_]
+            )
+            ok = sims >= rule.at_many(self.sizes[a_], self.sizes[b_])
+            heap = [
+                (-float(x), int(a), int(b), 0, 0)
+                for x, a, b in zip(sims[ok], a_[ok], b_[ok], strict=True)
+            ]
         heapq.heapify(heap)
         while heap:
             _, a, b, va, vb = heapq.heappop(heap)
