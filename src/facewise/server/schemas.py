@@ -339,3 +339,105 @@ class AuditVerifyOut(_Strict):
     events: int
     first_bad_seq: int | None
     message: str
+
+
+# --- collections ------------------------------------------------------------------------------
+
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+"""A face or cluster id of a collection (SQLite's integer range)."""
+
+
+class PhotosBody(IdentifyBody):
+    """Photos to add to a collection: one base64 image, or a list of up to 20."""
+
+
+class NameClusterBody(_Strict):
+    name: PersonName
+
+
+class MergeClustersBody(_Strict):
+    other: RowId = Field(description="The cluster whose faces move into this one.")
+
+
+class SplitBody(_Strict):
+    faces: list[RowId] = Field(
+        min_length=1, max_length=10_000, description="Faces of the cluster to move to a new one."
+    )
+
+
+class MoveBody(_Strict):
+    cluster: RowId = Field(description="The cluster the face goes into.")
+
+
+class EnrolClusterBody(_Strict):
+    consent: Consent
+    expires_at: ExpiresAt | None = None
+
+
+class CollectionFaceOut(_Strict):
+    face: int
+    path: str = Field(description="The photo's label: the uploaded file's name.")
+    bbox: list[float] = Field(description="[x1, y1, x2, y2] in the photo's pixels.")
+    quality: float
+    pinned: bool = Field(description="A user decision put the face where it is.")
+
+
+class ClusterOut(_Strict):
+    id: int
+    name: str | None
+    person: str | None = Field(description="The gallery person it was enrolled as, if any.")
+    size: int
+    cover: int = Field(description="The face id of the best-quality face.")
+    faces: list[CollectionFaceOut]
+
+
+class CollectionOut(_Strict):
+    name: str
+    clusters: list[ClusterOut] = Field(description="Largest first.")
+    unclustered: list[CollectionFaceOut] = Field(description="Faces seen once (or rejected).")
+    new_cluster: int | None = Field(default=None, description="After a split: the new cluster.")
+
+
+class AddErrorOut(_Strict):
+    path: str = Field(description="The upload's label.")
+    error: ImageErrorOut
+
+
+class AddedOut(_Strict):
+    photos_added: int
+    photos_known: int = Field(description="Photos the collection already had (same bytes).")
+    faces_added: int
+    errors: list[AddErrorOut]
+
+
+class PhotosOut(CollectionOut):
+    added: AddedOut
+
+
+class CollectionRowOut(_Strict):
+    name: str
+    clusters: int
+    named: int
+    faces: int
+    unclustered: int
+
+
+class CollectionsOut(_Strict):
+    collections: list[CollectionRowOut]
+
+
+class EnrolledClusterOut(_Strict):
+    cluster: int
+    person: str
+    enrolled: int
+
+
+class DecisionEventOut(_Open):
+    seq: int
+    at: str
+    actor: str
+    action: str
+
+
+class DecisionsOut(_Strict):
+    decisions: list[DecisionEventOut]

@@ -1,5 +1,5 @@
 """The versioned routes: system (health, readiness, metrics, whoami), images (detect, embed,
-verify, identify, analyze), people, audit."""
+verify, identify, analyze), people, collections, audit."""
 
 from __future__ import annotations
 
@@ -21,9 +21,11 @@ _WHY = {
 }
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the error statuses a route may answer."""
-    return {s: {"model": ErrorOut, "description": _WHY[s]} for s in statuses}
+def errors(*statuses: int, why: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a route may answer (``why``: descriptions
+    that differ from the usual ones)."""
+    told = {**_WHY, **(why or {})}
+    return {s: {"model": ErrorOut, "description": told[s]} for s in statuses}
 
 
 AUTH = (401, 403, 429, 503)
