@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.models, pytest.mark.data]
 @pytest.fixture(scope="module")
 def fuzzed(make_api: Any, lfw_people: dict[str, Any]) -> Api:
     """An app of its own (schemathesis may rename, merge or forget anyone), with two people and
-a collection."""
+    a collection."""
     api: Api = make_api("fuzz")
     for name in ("Laura_Bush", "Jacques_Chirac"):
         photo = lfw_people[name][0]

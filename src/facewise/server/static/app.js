@@ -95,14 +95,18 @@
 
   const getKey = () => sessionStorage.getItem(KEY_STORAGE) || "";
 
-  /** Call the API: JSON back, or an ApiError built from the {"code","message"} body. */
-  async function api(path, { method = "GET", body } = {}) {
+  /**
+   * Call the API: JSON back, or an ApiError built from the {"code","message"} body. ``json``:
+   * the body is a JSON string.
+   */
+  async function api(path, { method = "GET", body, json = false } = {}) {
     const key = getKey();
     if (!key) {
       $("api-key").focus();
       throw new ApiError(0, "no_key", "Enter an API key first (API key section).");
     }
     const headers = { Accept: "application/json", Authorization: `Bearer ${key}` };
+    if (json) headers["Content-Type"] = "application/json";
     let response;
     try {
       response = await fetch(path, { method, headers, body, cache: "no-store", credentials: "omit" });
@@ -614,6 +618,310 @@
     });
   });
 
+  // ---------------------------------------------------------------- collections
+
+  const COLLECTION_STORAGE = "facewise.collection";
+  const COLLECTION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+  const MAX_UPLOAD = 20; // files per request, as the API takes
+  let collection = null; // the name of the collection shown
+  let collectionData = null; // its last summary
+  const thumbUrls = new Map(); // face id -> object URL, for the collection shown
+  const thumbQueue = [];
+  let thumbsRunning = 0;
+
+  const collectionPath = (name) => `v1/collections/${encodeURIComponent(name)}`;
+  const clusterLabel = (c) => (c.name ? String(c.name) : `Unnamed person ${c.id}`);
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+  function forgetThumbnails() {
+    for (const url of thumbUrls.values()) URL.revokeObjectURL(url);
+    thumbUrls.clear();
+    thumbQueue.length = 0;
+  }
+
+  /** Fetch a face thumbnail with the key (an <img src> cannot send it) as an object URL. */
+  async function fetchThumbnail(name, face) {
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const response = await fetch(`${collectionPath(name)}/faces/${face}/thumbnail`, {
+        headers: { Authorization: `Bearer ${getKey()}` },
+        credentials: "omit",
+      });
+      if (response.status === 429) { // the key's rate limit: wait as told, then again
+        const wait = Math.min(10, Number(response.headers.get("Retry-After")) || 1);
+        await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+        continue;
+      }
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      return URL.createObjectURL(await response.blob());
+    }
+    throw new Error("rate limited");
+  }
+
+  function pumpThumbnails() {
+    while (thumbsRunning < 4 && thumbQueue.length) {
+      const { name, face, images } = thumbQueue.shift();
+      thumbsRunning += 1;
+      fetchThumbnail(name, face)
+        .then((url) => {
+          if (name !== collection) return URL.revokeObjectURL(url);
+          thumbUrls.set(face, url);
+          for (const image of images) image.src = url;
+        })
+        .catch(() => {
+          for (const image of images) image.classList.add("broken");
+        })
+        .finally(() => {
+          thumbsRunning -= 1;
+          pumpThumbnails();
+        });
+    }
+  }
+
+  /** An <img> of a face; its picture arrives when fetched (once per face). */
+  function faceImage(face, alt, className) {
+    const image = el("img", { class: className || "thumb", alt, width: 96, height: 96 });
+    const id = Number(face);
+    if (thumbUrls.has(id)) {
+      image.src = thumbUrls.get(id);
+    } else {
+      const queued = thumbQueue.find((item) => item.face === id && item.name === collection);
+      if (queued) queued.images.push(image);
+      else thumbQueue.push({ name: collection, face: id, images: [image] });
+      pumpThumbnails();
+    }
+    return image;
+  }
+
+  function collectionInput() {
+    const input = $("collection-name");
+    const name = input.value.trim();
+    if (!COLLECTION_NAME.test(name)) {
+      fieldError(input, "A collection name is 1-64 letters, digits, _ or -.");
+      return null;
+    }
+    return name;
+  }
+
+  /** Run a decision on the collection shown: the answer is the new collection. */
+  function decide(button, path, body, working, done) {
+    const name = collection;
+    return busy(button, "collection-status", working, async () => {
+      const data = await api(`${collectionPath(name)}/${path}`, {
+        method: "POST",
+        body: body === undefined ? undefined : JSON.stringify(body),
+        json: body !== undefined,
+      });
+      showCollection(name, data);
+      done(data);
+    });
+  }
+
+  function focusById(id) {
+    const node = id ? document.getElementById(id) : null;
+    if (node) node.focus();
+    return Boolean(node);
+  }
+
+  function renderCluster(c) {
+    const label = clusterLabel(c);
+    const headingId = `cluster-${c.id}-heading`;
+    const inputId = `cluster-${c.id}-name`;
+    const faces = Array.isArray(c.faces) ? c.faces : [];
+    const cover = faces.find((f) => f.face === c.cover) || faces[0];
+
+    const nameForm = el("form", { class: "cluster-name", novalidate: true },
+      el("label", { for: inputId }, c.name ? "Rename this person" : "Name this person"),
+      el("div", { class: "inline" },
+        el("input", { id: inputId, type: "text", autocomplete: "off", required: true,
+          value: c.name || "" }),
+        el("button", { type: "submit" }, "Save name", srOnly(` for ${label}`))));
+    nameForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const input = $(inputId);
+      const wanted = input.value.trim();
+      if (!wanted) return fieldError(input, "Enter the person's name.");
+      decide(submitterOf(nameForm), `clusters/${c.id}/name`, { name: wanted },
+        `Naming ${label}…`, () => {
+          setStatus("collection-status", `Named ${label}: ${wanted}.`);
+          focusById(headingId);
+        });
+    });
+
+    const grid = el("ul", { class: "face-grid", "aria-label": `Faces of ${label}` });
+    faces.forEach((f, index) => {
+      const what = `face ${index + 1} of ${label}`;
+      const remove = el("button", { type: "button", class: "secondary small",
+        id: `face-${f.face}-reject` }, "Not this person", srOnly(`: ${what}`));
+      remove.addEventListener("click", () => {
+        const next = faces[index + 1] || faces[index - 1];
+        decide(remove, `faces/${f.face}/reject`, undefined, `Taking out ${what}…`, () => {
+          setStatus("collection-status", `Took ${what} out; it is listed apart now.`);
+          if (!(next && focusById(`face-${next.face}-reject`))) {
+            focusById(headingId) || $("collection-heading").focus();
+          }
+        });
+      });
+      grid.append(el("li", { class: "face-tile" },
+        faceImage(f.face, `Face ${index + 1} of ${label}, from ${fmtText(f.path)}`),
+        el("span", { class: "face-source" }, fmtText(f.path)),
+        remove));
+    });
+
+    return el("li", { class: "cluster", id: `cluster-${c.id}` },
+      el("div", { class: "cluster-head" },
+        cover ? faceImage(cover.face, `Cover face of ${label}`, "cover") : "",
+        el("div", null,
+          el("h3", { id: headingId, tabindex: "-1" }, label),
+          el("p", { class: "hint" }, plural(Number(c.size ?? faces.length), "face", "faces"),
+            c.person ? ` — enrolled as ${c.person}` : ""),
+          el("div", { class: "check" },
+            el("input", { type: "checkbox", id: `cluster-${c.id}-pick`, class: "merge-pick",
+              "data-cluster": c.id }),
+            el("label", { for: `cluster-${c.id}-pick` }, "Select to merge",
+              srOnly(` ${label}`))))),
+      nameForm,
+      el("details", { open: faces.length <= 12 },
+        el("summary", null, `All ${plural(faces.length, "face", "faces")}`),
+        grid));
+  }
+
+  function mergePicked(button) {
+    const picked = Array.from(document.querySelectorAll("#collection-result .merge-pick:checked"))
+      .map((box) => Number(box.dataset.cluster));
+    if (picked.length !== 2) {
+      showError(new ApiError(0, "invalid_input", "Select exactly two groups to merge."));
+      button.focus();
+      return;
+    }
+    const clusters = collectionData.clusters;
+    const [a, b] = picked.map((id) => clusters.find((c) => c.id === id));
+    // keep the named one (or the larger one) and move the other's faces into it
+    const into = (!a.name && b.name) || (!a.name === !b.name && b.size > a.size) ? b : a;
+    const other = into === a ? b : a;
+    decide(button, `clusters/${into.id}/merge`, { other: other.id },
+      `Merging ${clusterLabel(other)} into ${clusterLabel(into)}…`, () => {
+        setStatus("collection-status",
+          `Merged ${clusterLabel(other)} into ${clusterLabel(into)}.`);
+        focusById(`cluster-${into.id}-heading`);
+      });
+  }
+
+  function showCollection(name, data) {
+    if (name !== collection) forgetThumbnails();
+    collection = name;
+    collectionData = data;
+    sessionStorage.setItem(COLLECTION_STORAGE, name);
+    const clusters = Array.isArray(data.clusters) ? data.clusters : [];
+    const alone = Array.isArray(data.unclustered) ? data.unclustered : [];
+    const out = $("collection-result");
+    const heading = el("h3", { id: "collection-shown", tabindex: "-1" }, `Collection ${name}`);
+    const parts = [heading,
+      el("p", null, `${plural(clusters.length, "person", "people")} seen more than once; ` +
+        `${plural(alone.length, "face", "faces")} apart.`)];
+    if (clusters.length) {
+      const merge = el("button", { type: "button", class: "secondary", id: "collection-merge" },
+        "Merge the two selected");
+      merge.addEventListener("click", () => mergePicked(merge));
+      parts.push(
+        el("div", { class: "buttons" }, merge),
+        el("ol", { class: "clusters", "aria-label": "People in this collection" },
+          clusters.map(renderCluster)));
+    }
+    if (alone.length) {
+      parts.push(
+        el("h3", null, "Seen once, or taken out"),
+        el("ul", { class: "face-grid apart", "aria-label": "Faces not in a group" },
+          alone.map((f, index) => el("li", { class: "face-tile" },
+            faceImage(f.face, `Face ${index + 1} not in a group, from ${fmtText(f.path)}`),
+            el("span", { class: "face-source" }, fmtText(f.path))))));
+    }
+    if (!clusters.length && !alone.length) parts.push(el("p", null, "No faces yet: add photos."));
+    out.replaceChildren(...parts);
+  }
+
+  function openCollection(name, button, focus) {
+    return busy(button, "collection-status", `Opening ${name}…`, async () => {
+      $("collection-added").replaceChildren();
+      let data;
+      try {
+        data = await api(collectionPath(name));
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 404) {
+          collection = null;
+          $("collection-result").replaceChildren();
+          setStatus("collection-status", `No collection ${name} yet: add photos to start it.`);
+          $("collection-photos").focus();
+          return;
+        }
+        throw error;
+      }
+      showCollection(name, data);
+      setStatus("collection-status", `Showing collection ${name}.`);
+      if (focus) $("collection-shown").focus();
+    });
+  }
+
+  $("collection-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = collectionInput();
+    if (name) openCollection(name, submitterOf(event.target), true);
+  });
+
+  $("collection-list").addEventListener("click", () => {
+    busy($("collection-list"), "collection-status", "Listing collections…", async () => {
+      const data = await api("v1/collections");
+      const rows = Array.isArray(data.collections) ? data.collections : [];
+      $("collection-names").replaceChildren(...rows.map((r) => el("option", { value: r.name })));
+      const list = el("ul", { class: "collections" });
+      for (const r of rows) {
+        const name = String(r.name);
+        const open = el("button", { type: "button", class: "secondary small" }, "Open",
+          srOnly(` ${name}`));
+        open.addEventListener("click", () => {
+          $("collection-name").value = name;
+          openCollection(name, open, true);
+        });
+        list.append(el("li", null, el("strong", null, name),
+          ` — ${plural(Number(r.clusters), "group", "groups")} (${Number(r.named)} named), ` +
+          `${plural(Number(r.faces), "face", "faces")} `, open));
+      }
+      setStatus("collection-status", `${plural(rows.length, "collection", "collections")}.`);
+      $("collection-names-result").replaceChildren(rows.length ? list : el("p", null, "None yet."));
+    });
+  });
+
+  $("collection-upload-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = collectionInput();
+    if (!name) return;
+    const files = Array.from($("collection-photos").files || []);
+    if (!files.length) return fieldError($("collection-photos"), "Choose photos to add.");
+    busy(submitterOf(event.target), "collection-status", `Adding ${plural(files.length, "photo", "photos")}…`, async () => {
+      const total = { photos_added: 0, photos_known: 0, faces_added: 0, errors: [] };
+      let data = null;
+      for (let start = 0; start < files.length; start += MAX_UPLOAD) {
+        const body = new FormData();
+        for (const file of files.slice(start, start + MAX_UPLOAD)) body.append("image", file, file.name);
+        data = await api(`${collectionPath(name)}/photos`, { method: "POST", body });
+        const added = data.added || {};
+        for (const k of ["photos_added", "photos_known", "faces_added"]) total[k] += Number(added[k] || 0);
+        if (Array.isArray(added.errors)) total.errors.push(...added.errors);
+      }
+      showCollection(name, data);
+      $("collection-photos").value = "";
+      setStatus("collection-status",
+        `Added ${plural(total.photos_added, "photo", "photos")} ` +
+        `(${plural(total.faces_added, "face", "faces")}) to ${name}` +
+        (total.photos_known ? `; ${total.photos_known} already there` : "") +
+        (total.errors.length ? `; ${total.errors.length} could not be read.` : "."));
+      $("collection-added").replaceChildren(total.errors.length
+        ? el("div", null, el("h3", null, "Photos not added"),
+          el("ul", null, total.errors.map((e) => el("li", null,
+            `${fmtText(e.path)}: ${fmtText(e.error && e.error.message)}`))))
+        : "");
+    });
+  });
+
   // ---------------------------------------------------------------- start
 
   const stored = getKey();
@@ -623,5 +931,10 @@
       setStatus("whoami", "The stored key was not accepted.");
       showError(error);
     });
+    const shown = sessionStorage.getItem(COLLECTION_STORAGE);
+    if (shown && COLLECTION_NAME.test(shown)) {
+      $("collection-name").value = shown;
+      openCollection(shown, submitterOf($("collection-form")), false);
+    }
   }
 })();

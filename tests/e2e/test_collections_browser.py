@@ -1,0 +1,212 @@
+"""The "People in this collection" view, end to end: headless Chromium drives GET / of a real
+``facewise serve`` (conftest.py) with ten real LFW photos: three of Colin Powell, three of Tony
+Blair and four people seen once. Upload, groups with their thumbnails, naming (by mouse and by
+keyboard only), a hostile name shown as text, taking a face out, merging, a reload, 360 px."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.models, pytest.mark.data]
+
+SLOW = 30_000  # ms: an API call on a busy 2-core machine
+HOSTILE = "<img src=x onerror=alert(1)>"
+TWICE = ("Colin_Powell", "Tony_Blair")
+ONCE = ("Hugo_Chavez", "Laura_Bush", "Jacques_Chirac", "Aaron_Patterson")
+
+_SHOTS = os.environ.get("FACEWISE_SCREENSHOTS")
+SCREENSHOTS = Path(_SHOTS) if _SHOTS else None
+"""Where to save screenshots of the view for a person to look at (unset: none are taken)."""
+
+
+def expect(actual: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(actual)
+
+
+@pytest.fixture(scope="module")
+def album(lfw: Path) -> list[Path]:
+    photos = []
+    for person, count in [*((p, 3) for p in TWICE), *((p, 1) for p in ONCE)]:
+        found = sorted((lfw / "images" / person).glob("*.jpg"))[:count]
+        if len(found) < count:
+            pytest.skip(f"LFW has fewer than {count} photos of {person}")
+        photos.extend(found)
+    return photos
+
+
+@dataclass
+class Seen:
+    page: Any
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def seen(browser: Any, server: Any) -> Iterator[Seen]:
+    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(SLOW)
+    out = Seen(page)
+
+    def on_dialog(d: Any) -> None:
+        out.dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda e: out.errors.append(str(e)))
+    page.goto("/")
+    yield out
+    context.close()
+    assert out.errors == [], "script errors in the page"
+    assert out.dialogs == [], "the page opened a dialog"
+
+
+def cluster_of(page: Any, photo: str) -> Any:
+    """The group (list item) that shows a face of ``photo``."""
+    return page.locator("ol.clusters > li").filter(has=page.locator(".face-source", has_text=photo))
+
+
+def thumbnails_loaded(page: Any) -> None:
+    page.wait_for_function(
+        """() => {
+            const images = Array.from(document.querySelectorAll('#collection-result img'));
+            return images.length > 0 && images.every((i) => i.complete && i.naturalWidth > 0);
+        }""",
+        timeout=SLOW,
+    )
+
+
+def focused(page: Any) -> str:
+    return str(page.evaluate("() => document.activeElement.id"))
+
+
+def test_people_in_a_collection(seen: Seen, server: Any, album: list[Path]) -> None:
+    page = seen.page
+    page.get_by_role("textbox", name="API key").fill(server.key)
+    page.get_by_role("button", name="Use key").click()
+    expect(page.locator("#whoami")).to_contain_text("admin", timeout=SLOW)
+
+    status = page.locator("#collection-status")
+    section = page.locator("#collection-section")
+    section.get_by_label("Collection name").fill("album")
+    section.get_by_role("button", name="Open collection").click()
+    expect(status).to_contain_text("No collection album yet")
+    section.get_by_label("Photos to add (several allowed)").set_input_files([str(p) for p in album])
+    section.get_by_role("button", name="Add photos").click()
+    expect(status).to_contain_text("Added 10 photos", timeout=SLOW)
+
+    groups = page.locator("ol.clusters > li")
+    assert groups.count() >= 2
+    powell, blair = (
+        cluster_of(page, "Colin_Powell_0001.jpg"),
+        cluster_of(page, "Tony_Blair_0001.jpg"),
+    )
+    expect(powell).to_have_count(1)
+    expect(blair).to_have_count(1)
+    expect(powell.locator(".face-source", has_text="Colin_Powell")).to_have_count(3)
+    expect(blair.locator(".face-source", has_text="Tony_Blair")).to_have_count(3)
+    apart = page.locator("ul.apart > li")
+    for person in ONCE:
+        expect(apart.filter(has_text=person)).to_have_count(1)
+    thumbnails_loaded(page)
+    cover = powell.locator("img.cover")
+    expect(cover).to_have_attribute("alt", re.compile(r"^Cover face of Unnamed person \d+$"))
+
+    # keyboard only: from the upload button, Tab to Powell's name field, type, Enter
+    name_field = powell.locator("input[type=text]")
+    field_id = name_field.get_attribute("id")
+    page.locator("#collection-upload-form button[type=submit]").focus()
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if focused(page) == field_id:
+            break
+    assert focused(page) == field_id
+    page.keyboard.type("Colin Powell")
+    page.keyboard.press("Tab")
+    save = powell.get_by_role("button", name="Save name")
+    expect(save).to_be_focused()
+    outline = save.evaluate("b => getComputedStyle(b).outlineStyle")
+    assert outline == "solid", "no visible focus on the button"
+    page.keyboard.press("Enter")
+    expect(status).to_contain_text("Colin Powell", timeout=SLOW)
+    powell = cluster_of(page, "Colin_Powell_0001.jpg")
+    expect(powell.locator("h3")).to_have_text("Colin Powell")
+    expect(powell.locator("h3")).to_be_focused()  # focus is not lost in the new list
+    page.keyboard.press("Tab")  # the merge checkbox, toggled with Space
+    expect(powell.locator("input.merge-pick")).to_be_focused()
+    page.keyboard.press("Space")
+    expect(powell.locator("input.merge-pick")).to_be_checked()
+    page.keyboard.press("Space")
+
+    # a hostile name is text: no element made from it, no script run
+    blair.locator("input[type=text]").fill(HOSTILE)
+    blair.get_by_role("button", name="Save name").click()
+    blair = cluster_of(page, "Tony_Blair_0001.jpg")
+    expect(blair.locator("h3")).to_have_text(HOSTILE, timeout=SLOW)
+    assert page.evaluate("() => document.querySelectorAll('[onerror]').length") == 0
+    assert page.locator("img[src='x']").count() == 0
+
+    # take a face out of Blair's group: it is listed apart; then merge two groups
+    before, apart_before = blair.locator("li.face-tile").count(), apart.count()
+    wrong = blair.locator("li.face-tile", has_text="Tony_Blair_0001.jpg")
+    wrong.get_by_role("button", name="Not this person").click()
+    expect(status).to_contain_text("Took face", timeout=SLOW)
+    blair = cluster_of(page, "Tony_Blair_0002.jpg")
+    expect(blair.locator("li.face-tile")).to_have_count(before - 1)
+    expect(apart).to_have_count(apart_before + 1)
+    expect(apart.filter(has_text="Tony_Blair_0001.jpg")).to_have_count(1)
+    thumbnails_loaded(page)
+    # merge: exactly two groups; two people with different names are refused, nothing changes
+    merge = page.get_by_role("button", name="Merge the two selected")
+    powell = cluster_of(page, "Colin_Powell_0001.jpg")
+    powell.locator("input.merge-pick").check()
+    merge.click()
+    expect(page.locator("#error-text")).to_contain_text("Select exactly two groups")
+    blair.locator("input.merge-pick").check()
+    merge.click()
+    expect(page.locator("#error-text")).to_contain_text("rename one first", timeout=SLOW)
+    expect(page.locator("#error-text")).to_contain_text("HTTP 409")
+    expect(groups.filter(has_text="Colin Powell")).to_have_count(1)
+    expect(groups.filter(has_text=HOSTILE)).to_have_count(1)
+    page.get_by_role("button", name="Dismiss").click()
+    if groups.count() >= 3:  # a third group (someone in a background): merged into Powell's
+        other = groups.filter(has_not_text="Colin Powell").filter(has_not_text=HOSTILE).first
+        for box in page.locator("input.merge-pick:checked").all():
+            box.uncheck()
+        other.locator("input.merge-pick").check()
+        cluster_of(page, "Colin_Powell_0001.jpg").locator("input.merge-pick").check()
+        merge.click()
+        expect(status).to_contain_text("Merged", timeout=SLOW)
+
+    if SCREENSHOTS:
+        for width in (1280, 360):
+            page.set_viewport_size({"width": width, "height": 900})
+            thumbnails_loaded(page)
+            section.screenshot(path=str(SCREENSHOTS / f"collection-{width}.png"))
+
+    # 360 px: nothing wider than the screen
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+    for control in section.locator("input, button, img").all():
+        if control.is_visible():
+            box = control.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, box
+
+    # a reload shows the collection again, with its names from the server
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.reload()
+    expect(cluster_of(page, "Colin_Powell_0001.jpg").locator("h3")).to_have_text(
+        "Colin Powell", timeout=SLOW
+    )
+    expect(cluster_of(page, "Tony_Blair_0002.jpg").locator("h3")).to_have_text(HOSTILE)
+    thumbnails_loaded(page)
+    assert page.evaluate("() => document.querySelectorAll('[onerror]').length") == 0
