@@ -11,7 +11,7 @@ import os
 import threading
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from facewise import io
 from facewise.analyzers.base import Analyzer
@@ -23,6 +23,10 @@ from facewise.io import ImageSource
 from facewise.registry import WHAT, create_analyzer, create_detector, create_embedder
 from facewise.settings import Settings, load_settings
 from facewise.types import BBox, Detection, EmbeddingSpace, Face, Image, Verification
+
+if TYPE_CHECKING:
+    from facewise.liveness import Liveness
+    from facewise.liveness.model import PadModel
 
 DEFAULT_ANALYSIS = ("age", "gender", "expression", "pose", "quality")
 """What :meth:`Engine.analyze`, ``facewise analyze`` and ``POST /v1/analyze`` report by default
@@ -145,6 +149,19 @@ class Engine:
             if name not in self._analyzers:
                 self._analyzers[name] = create_analyzer(name, self.settings)
             return self._analyzers[name]
+
+    def liveness(
+        self, source: ImageSource, *, largest: bool = False, model: PadModel | None = None
+    ) -> list[Liveness]:
+        """The passive liveness of every face (or the largest) of one image: the bundled PAD
+        model unless ``model`` is given. No face gives an empty list."""
+        from facewise.liveness import check
+
+        image = self.load_image(source)
+        found = self.detector.detect(image)
+        if largest and found:
+            found = [largest_detection(found)]
+        return check(image, found, model)
 
     def largest_face(self, source: ImageSource, *, label: str = "image") -> Face:
         faces = self.embed(source, largest=True)

