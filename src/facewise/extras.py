@@ -57,6 +57,7 @@ EXTRAS: dict[str, Extra] = {
             ("pymilvus", "milvus_lite"),
         ),
         Extra("ray", "batch enrolment on Ray Data (enroll-dir --engine ray)", ("ray",)),
+        Extra("video", "video files, cameras and streams (facewise video, facewise blur)", ("av",)),
     )
 }
 """Every extra in pyproject.toml except ``all`` and ``dev``, with the modules it provides."""

@@ -21,6 +21,7 @@ DETECTORS = {
     "hog": "facewise.detectors.dlib_hog:HogDetector",
     "mmod": "facewise.detectors.dlib_mmod:MmodDetector",
     "mtcnn": "facewise.detectors.mtcnn:MtcnnDetector",
+    "yunet": "facewise.detectors.yunet:YunetDetector",
 }
 ANALYZERS = {
     "age_gender": "facewise.analyzers.age_gender:AgeGenderAnalyzer",

