@@ -1,7 +1,8 @@
 """The "People in this collection" view, end to end: headless Chromium drives GET / of a real
 ``facewise serve`` (conftest.py) with ten real LFW photos: three of Colin Powell, three of Tony
 Blair and four people seen once. Upload, groups with their thumbnails, naming (by mouse and by
-keyboard only), a hostile name shown as text, taking a face out, merging, a reload, 360 px."""
+keyboard only), a hostile name shown as text, taking a face out and putting it back, merging, a
+reload, 360 px."""
 
 from __future__ import annotations
 
@@ -163,7 +164,15 @@ def test_people_in_a_collection(seen: Seen, server: Any, album: list[Path]) -> N
     blair = cluster_of(page, "Tony_Blair_0002.jpg")
     expect(blair.locator("li.face-tile")).to_have_count(before - 1)
     expect(apart).to_have_count(apart_before + 1)
-    expect(apart.filter(has_text="Tony_Blair_0001.jpg")).to_have_count(1)
+    taken_out = apart.filter(has_text="Tony_Blair_0001.jpg")
+    expect(taken_out).to_have_count(1)
+    # ... and put it back: a choice of group, then Move
+    taken_out.get_by_label("Put in group").select_option(label=HOSTILE)
+    taken_out.get_by_role("button", name="Move").click()
+    expect(status).to_contain_text(f"into {HOSTILE}", timeout=SLOW)
+    expect(cluster_of(page, "Tony_Blair_0001.jpg").locator("li.face-tile")).to_have_count(before)
+    expect(apart).to_have_count(apart_before)
+    blair = cluster_of(page, "Tony_Blair_0001.jpg")
     thumbnails_loaded(page)
     # merge: exactly two groups; two people with different names are refused, nothing changes
     merge = page.get_by_role("button", name="Merge the two selected")

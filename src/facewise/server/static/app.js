@@ -785,6 +785,33 @@
         grid));
   }
 
+  /** A face in no group: its thumbnail, and a choice of group to put it in. */
+  function renderApart(f, index, clusters) {
+    const what = `face ${index + 1} not in a group`;
+    const tile = el("li", { class: "face-tile" },
+      faceImage(f.face, `Face ${index + 1} not in a group, from ${fmtText(f.path)}`),
+      el("span", { class: "face-source" }, fmtText(f.path)));
+    if (!clusters.length) return tile;
+    const selectId = `face-${f.face}-group`;
+    const select = el("select", { id: selectId },
+      el("option", { value: "" }, "Choose a group"),
+      clusters.map((c) => el("option", { value: c.id }, clusterLabel(c))));
+    const move = el("button", { type: "button", class: "secondary small",
+      id: `face-${f.face}-move` }, "Move", srOnly(` ${what}`));
+    move.addEventListener("click", () => {
+      const cluster = Number(select.value);
+      if (!cluster) return fieldError(select, "Choose the group to put the face in.");
+      const target = clusters.find((c) => c.id === cluster);
+      decide(move, `faces/${f.face}/move`, { cluster }, `Moving ${what}…`, () => {
+        setStatus("collection-status", `Put ${what} into ${clusterLabel(target)}.`);
+        focusById(`cluster-${cluster}-heading`);
+      });
+    });
+    tile.append(el("label", { for: selectId, class: "small-label" }, "Put in group"),
+      select, move);
+    return tile;
+  }
+
   function mergePicked(button) {
     const picked = Array.from(document.querySelectorAll("#collection-result .merge-pick:checked"))
       .map((box) => Number(box.dataset.cluster));
@@ -831,9 +858,7 @@
       parts.push(
         el("h3", null, "Seen once, or taken out"),
         el("ul", { class: "face-grid apart", "aria-label": "Faces not in a group" },
-          alone.map((f, index) => el("li", { class: "face-tile" },
-            faceImage(f.face, `Face ${index + 1} not in a group, from ${fmtText(f.path)}`),
-            el("span", { class: "face-source" }, fmtText(f.path))))));
+          alone.map((f, index) => renderApart(f, index, clusters))));
     }
     if (!clusters.length && !alone.length) parts.push(el("p", null, "No faces yet: add photos."));
     out.replaceChildren(...parts);
