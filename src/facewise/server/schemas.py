@@ -395,7 +395,10 @@ class CollectionOut(_Strict):
     name: str
     clusters: list[ClusterOut] = Field(description="Largest first.")
     unclustered: list[CollectionFaceOut] = Field(description="Faces seen once (or rejected).")
-    new_cluster: int | None = Field(default=None, description="After a split: the new cluster.")
+
+
+class SplitOut(CollectionOut):
+    new_cluster: int = Field(description="The cluster the faces went to.")
 
 
 class AddErrorOut(_Strict):

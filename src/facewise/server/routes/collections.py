@@ -37,6 +37,7 @@ from facewise.server.schemas import (
     PhotosBody,
     PhotosOut,
     SplitBody,
+    SplitOut,
 )
 from facewise.server.services import AdminKey, EnrolKey, ReadKey, Services, Svc, actor
 from facewise.server.uploads import BodySpec, Parsed, body, openapi_body
@@ -205,7 +206,7 @@ def merge_clusters(
         return _summary(name, coll)
 
 
-@router.post("/{name}/clusters/{cluster}/split", response_model=CollectionOut, responses=DECISION)
+@router.post("/{name}/clusters/{cluster}/split", response_model=SplitOut, responses=DECISION)
 def split_cluster(
     key: EnrolKey, svc: Svc, name: CollectionName, cluster: ClusterId, change: SplitBody
 ) -> dict[str, Any]:
