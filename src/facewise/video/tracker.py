@@ -166,7 +166,8 @@ class Tracker:
         tracks) and ``{detection index: track id}``."""
         self._expire(frame)
         boxes = [to_box(d.bbox) for d in detections]
-        near = [t for t in self.tracks if frame - t.last_frame <= self.hold]
+        # a track missed on up to ``hold`` frames in a row is still matched by IoU
+        near = [t for t in self.tracks if frame - t.last_frame <= self.hold + 1]
         predicted = [t.predict(frame) for t in near]
         assigned: dict[int, Track] = {}
         ious = iou_matrix(predicted, boxes)
@@ -242,7 +243,7 @@ class Tracker:
         ):
             cos = float(vector @ track.appearance)
             return cos if cos >= self.relink_threshold else None
-        if frame - track.last_frame > self.hold:
+        if frame - track.last_frame > self.hold + 1:
             return None  # beyond the hold, only appearance can re-link
         guess = _cs(track.predict(frame))
         got = _cs(box)
