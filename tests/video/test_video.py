@@ -189,7 +189,10 @@ def test_blur_covers_every_face_on_every_frame_through_forced_misses(
     assert report["frames"] == 75 and report["filled_boxes"] > 0 and report["audio"] is False
     with av.open(str(out)) as container:
         assert not container.streams.audio
-        blurred = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        blurred: list[Image] = [
+            np.asarray(f.to_ndarray(format="rgb24"), dtype=np.uint8)
+            for f in container.decode(video=0)
+        ]
     assert len(blurred) == 75 and blurred[0].shape == (360, 640, 3)
     uncovered = []
     for f, rows in enumerate(clip.truth):
