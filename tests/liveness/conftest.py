@@ -1,0 +1,40 @@
+"""Real NUAA frames (../shared, never copied): sequences of one (label, subject, session) in
+frame order, and the Engine that finds their faces, shared by the liveness tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from facewise.engine import Engine
+from facewise.types import Image
+from testdata import dataset, read_csv
+
+NUAA = "antispoof/nuaa_raw_test_subset"
+TEST_SUBJECTS = ("0015", "0016")
+"""The subjects benchmarks/liveness_nuaa.py holds out of training: tests score only these."""
+
+
+@pytest.fixture(scope="session")
+def nuaa() -> Path:
+    return dataset(NUAA)
+
+
+@pytest.fixture(scope="session")
+def sequences(nuaa: Path) -> dict[tuple[str, str], list[Path]]:
+    """(label, subject) -> frame paths in frame order (one session each in this subset)."""
+    out: dict[tuple[str, str], list[tuple[int, Path]]] = {}
+    for row in read_csv(nuaa / "manifest.csv"):
+        key = (row["label"], row["subject"])
+        out.setdefault(key, []).append((int(row["frame_no"]), nuaa / row["path"]))
+    return {k: [p for _, p in sorted(v)] for k, v in out.items()}
+
+
+@pytest.fixture(scope="session")
+def pad_engine() -> Engine:
+    return Engine()
+
+
+def frames(engine: Engine, paths: list[Path], n: int) -> list[Image]:
+    return [engine.load_image(str(p)) for p in paths[:n]]
