@@ -187,7 +187,8 @@ def eval_options(*, pairs: bool = False, pipeline: bool = True) -> Callable[[F],
 
 @click.group("eval")
 def eval_group() -> None:
-    """Evaluate: verification, identification, fairness, robustness, time budget, comparison."""
+    """Evaluate: verification, identification, fairness, robustness, time budget, comparison,
+    clustering."""
 
 
 class _Bars:
@@ -454,6 +455,58 @@ def compare_cmd(opts: EvalOptions, systems: tuple[str, ...], fuse: bool, reps: i
     pipelines = [parse_system(s, opts.settings) for s in systems]
     pairs = opts.pairs()
     opts.run(run_compare, pairs, pipelines, fuse=fuse, reps=reps, progress="systems")
+
+
+@eval_group.command("cluster")
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.option("--limit", type=int, help="About N images (whole people, by name).")
+@click.option(
+    "--target",
+    type=float,
+    default=0.99,
+    show_default=True,
+    help="Share of faces the simulated user names correctly.",
+)
+@click.option(
+    "--false-links",
+    type=float,
+    help="Clustering: expected strangers per face above the link threshold (default 1).",
+)
+@click.option(
+    "--immich-distance",
+    type=float,
+    help="Immich-style grouping's maxDistance (default: facewise's link threshold's distance).",
+)
+@eval_options()
+def cluster_cmd(
+    opts: EvalOptions,
+    dataset: Path,
+    limit: int | None,
+    target: float,
+    false_links: float | None,
+    immich_distance: float | None,
+) -> None:
+    """Cluster a labelled dataset (a folder per identity, or a manifest CSV): BCubed, pairwise,
+    NMI, strangers kept apart, and the clicks to name everyone (facewise, Immich-style, one by
+    one)."""
+    from facewise.cluster.algorithm import ClusterParams
+    from facewise.evaluate.cluster import run_cluster
+    from facewise.evaluate.datasets import load_folder, load_manifest
+
+    pipeline = opts.pipeline()
+    labelled = load_folder(dataset) if dataset.is_dir() else load_manifest(dataset, opts.root)
+    if limit:
+        labelled = labelled.limit_people(limit)
+    params = ClusterParams() if false_links is None else ClusterParams(false_links=false_links)
+    opts.run(
+        run_cluster,
+        labelled,
+        pipeline,
+        params=params,
+        target=target,
+        immich_distance=immich_distance,
+        progress="images",
+    )
 
 
 COMMANDS = [eval_group]

@@ -19,6 +19,7 @@ from typing import Any
 
 _WHERE = {
     "BudgetResult": "budget",
+    "ClusterResult": "cluster",
     "CompareResult": "compare",
     "FairnessResult": "fairness",
     "IdentifyResult": "identify",
@@ -34,6 +35,7 @@ _WHERE = {
     "load_manifest": "datasets",
     "load_pairs": "datasets",
     "run_budget": "budget",
+    "run_cluster": "cluster",
     "run_compare": "compare",
     "run_fairness": "fairness",
     "run_identify": "identify",
