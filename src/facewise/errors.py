@@ -55,6 +55,15 @@ class NoFaceFound(FacewiseError):
     http_status = 422
 
 
+class PresentationAttack(FacewiseError):
+    """A face was judged a presentation attack (a photo, a screen, a mask) by the liveness
+    check where a live face is required (enrolment with ``--liveness``)."""
+
+    code = "presentation_attack"
+    exit_code = 11
+    http_status = 422
+
+
 class UnknownName(FacewiseError):
     """A detector, model or other registry name that facewise does not know."""
 

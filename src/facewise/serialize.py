@@ -12,6 +12,7 @@ from facewise.types import Detection, Face, Verification
 if TYPE_CHECKING:
     from facewise.gallery.gallery import Decision, EnrollResult, Identification
     from facewise.gallery.records import AuditEvent, Person, SampleInfo
+    from facewise.liveness import Liveness
 
 
 def detection_dict(det: Detection) -> dict[str, Any]:
@@ -73,6 +74,19 @@ def embeddings_dict(faces: Iterable[Face], space: dict[str, Any]) -> dict[str, A
 def analyses_dict(faces: Iterable[Face], what: list[str]) -> dict[str, Any]:
     """``facewise analyze --json`` for one image (without its ``path``)."""
     return {"faces": [analysis_dict(f, what) for f in faces]}
+
+
+def liveness_dict(results: Iterable[Liveness]) -> dict[str, Any]:
+    """``facewise liveness --json`` for one image (without its ``path``): every face's box,
+    verdict, live probability and the threshold it was judged at."""
+    return {"faces": [r.as_dict() for r in results]}
+
+
+def liveness_field(result: Liveness) -> dict[str, Any]:
+    """The ``liveness`` field that verify and identify add to a face with ``--liveness``."""
+    out = result.as_dict()
+    out.pop("bbox")
+    return out
 
 
 def _rate(value: float | None) -> float | None:

@@ -57,6 +57,12 @@ def actor() -> str:
 @click.option("--source", default=None, help="Provenance note (default: the file's base name).")
 @click.option("--expires", default=None, help="Date after which the samples are purged.")
 @click.option("--largest", is_flag=True, help="Use the largest face of multi-face photos.")
+@click.option(
+    "--liveness",
+    "with_liveness",
+    is_flag=True,
+    help="Refuse a face the liveness check judges a presentation attack (exit 11).",
+)
 @json_option
 @handle_errors
 def enroll(
@@ -66,6 +72,7 @@ def enroll(
     source: str | None,
     expires: str | None,
     largest: bool,
+    with_liveness: bool,
     as_json: bool,
 ) -> None:
     """Enroll PERSON from one face in each image (already-enrolled images are skipped)."""
@@ -78,6 +85,7 @@ def enroll(
             expires_at=expires,
             actor=actor(),
             largest=largest,
+            liveness=with_liveness,
         )
     out = enroll_dict(result)
     if as_json:

@@ -23,6 +23,7 @@ from facewise.serialize import (
     analyses_dict,
     detections_dict,
     embeddings_dict,
+    liveness_field,
     verification_dict,
 )
 
@@ -114,6 +115,7 @@ def embed(
     help="fmr: false-match rate 1e-3 on LFW; accuracy: best LFW accuracy.",
 )
 @click.option("--flip/--no-flip", default=None, help="Test-time flip fusion.")
+@click.option("--liveness", "with_liveness", is_flag=True, help="Add each face's liveness verdict.")
 @json_option
 @handle_errors
 def verify(
@@ -123,11 +125,22 @@ def verify(
     detector: str | None,
     operating_point: str,
     flip: bool | None,
+    with_liveness: bool,
     as_json: bool,
 ) -> None:
     """Are the largest faces of IMAGE_A and IMAGE_B the same person? Exit 0 when compared."""
     engine = engine_from(embedder=embedder, detector=detector, flip=flip)
-    result = verification_dict(engine.verify(image_a, image_b, operating_point=operating_point))
+    verification = engine.verify(image_a, image_b, operating_point=operating_point)
+    result = verification_dict(verification)
+    if with_liveness:
+        from facewise.liveness import check
+
+        for key, path, face in (
+            ("face_a", image_a, verification.face_a),
+            ("face_b", image_b, verification.face_b),
+        ):
+            judged = check(engine.load_image(path), [face.detection])[0]
+            result[key]["liveness"] = liveness_field(judged)
     if as_json:
         emit_json(result)
         return
@@ -136,6 +149,9 @@ def verify(
         f"{verdict}: score {result['score']:.4f} "
         f"(threshold {result['threshold']:.4f} at {operating_point}, {result['model']})"
     )
+    for key in ("face_a", "face_b") if with_liveness else ():
+        live = result[key]["liveness"]
+        click.echo(f"  {key}: {'live' if live['live'] else 'attack'} (score {live['score']})")
 
 
 @click.command()
@@ -210,4 +226,6 @@ def _label(face: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-COMMANDS = (detect, embed, verify, analyze)
+from facewise.cli.liveness_cmd import liveness  # noqa: E402  (registered with these)
+
+COMMANDS = (detect, embed, verify, analyze, liveness)

@@ -136,6 +136,7 @@ class Gallery:
         expires_at: str | None = None,
         largest: bool = False,
         new: bool = False,
+        liveness: bool = False,
     ) -> EnrollResult:
         """Enroll one face from each image (paths, uploaded bytes, arrays). Skipped, with the
         reason: an image given twice, one this person has already (same bytes), one without
@@ -146,6 +147,8 @@ class Gallery:
         under that name, when the samples are stored (:class:`PersonNotFound` otherwise: an
         enrolment never brings back a person forgotten meanwhile); a new name is created, and
         with ``new`` the name must be free (:class:`Conflict`, decided again in the write).
+        With ``liveness``, a face the bundled PAD model judges an attack is refused (skipped
+        with code ``presentation_attack``).
         A sample's stored source is ``source``, else the file's base name (never a folder)."""
         found = self.store.person(person)
         if new and found is not None:
@@ -167,7 +170,13 @@ class Gallery:
                     skipped.append({"image": label, "reason": "already enrolled"})
                     continue
                 samples.append(
-                    self.sample_from(data, digest, source or base_name(label), largest=largest)
+                    self.sample_from(
+                        data,
+                        digest,
+                        source or base_name(label),
+                        largest=largest,
+                        liveness=liveness,
+                    )
                 )
                 kept.append(label)
             except FacewiseError as exc:
@@ -207,10 +216,16 @@ class Gallery:
         )
 
     def sample_from(
-        self, data: bytes, digest: str, source: str, *, largest: bool = False
+        self,
+        data: bytes,
+        digest: str,
+        source: str,
+        *,
+        largest: bool = False,
+        liveness: bool = False,
     ) -> NewSample:
         """The one face of an enrolment photo as a sample (:func:`samples.sample_from`)."""
-        return sample_from(self.engine, data, digest, source, largest=largest)
+        return sample_from(self.engine, data, digest, source, largest=largest, liveness=liveness)
 
     def add_samples(
         self,

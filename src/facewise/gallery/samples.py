@@ -8,7 +8,7 @@ import numpy as np
 
 from facewise import io
 from facewise.engine import Engine, ImageSource
-from facewise.errors import InvalidInput, NoFaceFound
+from facewise.errors import InvalidInput, NoFaceFound, PresentationAttack
 from facewise.gallery.audit import base_name, safe_text
 from facewise.gallery.records import NewSample, parse_time
 from facewise.types import Face
@@ -20,10 +20,17 @@ def face_quality(face: Face) -> float:
 
 
 def sample_from(
-    engine: Engine, data: bytes, digest: str, source: str, *, largest: bool = False
+    engine: Engine,
+    data: bytes,
+    digest: str,
+    source: str,
+    *,
+    largest: bool = False,
+    liveness: bool = False,
 ) -> NewSample:
     """The face of an enrolment photo as a sample: exactly one face (or, with ``largest``, the
-    largest), at least ``min_quality`` when that setting is on."""
+    largest), at least ``min_quality`` when that setting is on, and with ``liveness`` judged
+    live by the bundled PAD model (:class:`PresentationAttack` otherwise)."""
     image = engine.load_image(data)
     faces = engine.embed_detections(image, engine.detector.detect(image))
     if not faces:
@@ -41,6 +48,15 @@ def sample_from(
         if quality < floor:
             raise InvalidInput(
                 f"{source}: face quality {quality:.2f} is below min_quality {floor:.2f}"
+            )
+    if liveness:
+        from facewise.liveness import check
+
+        verdict = check(image, [face.detection])[0]
+        if not verdict.live:
+            raise PresentationAttack(
+                f"{source}: the face looks like a presentation attack (liveness score "
+                f"{verdict.score:.3f} < threshold {verdict.threshold:.3f}); enrol a live capture"
             )
     b = face.bbox
     quality = face_quality(face)

@@ -136,6 +136,9 @@ class EnrolFields(_Strict):
     source: Source | None = None
     expires_at: ExpiresAt | None = None
     largest: bool = Field(False, description="Use the largest face of a multi-face photo.")
+    liveness: bool = Field(
+        False, description="Refuse a face the liveness check judges a presentation attack."
+    )
 
 
 class CreateFields(EnrolFields):
@@ -185,6 +188,17 @@ class DetectionOut(_Open):
 
 class DetectOut(_Strict):
     faces: list[DetectionOut]
+
+
+class LivenessFaceOut(_Strict):
+    bbox: list[float] = Field(description="[x1, y1, x2, y2] in image pixels.")
+    live: bool
+    score: float = Field(description="The live probability, 0-1.")
+    threshold: float = Field(description="Faces scoring at least this are judged live.")
+
+
+class LivenessOut(_Strict):
+    faces: list[LivenessFaceOut]
 
 
 class EmbeddedFaceOut(DetectionOut):

@@ -1,5 +1,6 @@
-"""Routes over uploaded images: detect, embed, verify, identify, analyze. Each answers the same
-JSON as the matching ``facewise ... --json`` command gives for one image (without ``path``)."""
+"""Routes over uploaded images: detect, embed, verify, identify, analyze, liveness. Each answers
+the same JSON as the matching ``facewise ... --json`` command gives for one image (without
+``path``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from facewise.serialize import (
     detections_dict,
     embeddings_dict,
     identification_dict,
+    liveness_dict,
     verification_dict,
 )
 from facewise.server.routes import IMAGE, errors
@@ -24,6 +26,7 @@ from facewise.server.schemas import (
     IdentifyBody,
     IdentifyOut,
     ImageBody,
+    LivenessOut,
     VerifyBody,
     VerifyOut,
 )
@@ -150,3 +153,21 @@ def analyze(
         parsed.one("image").data, what=wanted, largest=largest, aligned=aligned
     )
     return analyses_dict(faces, wanted)
+
+
+@router.post(
+    "/liveness",
+    response_model=LivenessOut,
+    responses=errors(*IMAGE),
+    openapi_extra=openapi_body(ONE),
+)
+def liveness(
+    key: ReadKey,
+    svc: Svc,
+    parsed: OneImage,
+    largest: Annotated[bool, Query(description="Only the largest face.")] = False,
+) -> dict[str, Any]:
+    """Is each face live or a presentation attack (the bundled passive model, trained on NUAA
+    printed-photo attacks)? Every face: box, ``live``, ``score`` (live probability) and the
+    ``threshold``. No face: an empty list."""
+    return liveness_dict(svc.engine.liveness(parsed.one("image").data, largest=largest))

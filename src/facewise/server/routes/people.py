@@ -54,6 +54,7 @@ def _enroll(
         source=fields.source,
         expires_at=fields.expires_at,
         largest=fields.largest,
+        liveness=fields.liveness,
         new=new,
         actor=actor(key),
     )
