@@ -4,7 +4,8 @@ Exit codes: 0 success (for verify: the comparison ran, match or not); 1 internal
 input or usage; 3 undecodable image; 4 image too large; 5 no face where one is needed; 6 model
 missing or corrupt, or an optional package not installed (the message names the extra); 7
 embedding-space mismatch; 8 audit log tampered; 9 the person a write was for is gone; 10 the
-gallery cannot be reached. Commands over several
+gallery cannot be reached; 11 a face judged a presentation attack where a live one is needed
+(enroll --liveness). Commands over several
 images process every input and exit with the code of the first input that failed (0 when none
 did).
 """
