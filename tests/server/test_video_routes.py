@@ -4,6 +4,7 @@ its faces covered, no metadata), on a short synthetic clip of a real LFW face.""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ pytestmark = [pytest.mark.models, pytest.mark.data]
 
 
 def test_video_route_returns_the_timeline_and_refuses_garbage(
-    api: Api, engine: Any, face_photo: Path, tmp_path: Path
+    make_api: Callable[..., Api], engine: Any, face_photo: Path, tmp_path: Path
 ) -> None:
+    api = make_api("video")  # an empty gallery: the session's may hold this face (test_hostile)
     still = np.asarray(PILImage.open(face_photo).convert("RGB"))
     face = engine.detector.detect(still)[0].bbox
     clip = sy.render([sy.Actor("a", still, face, start=(320, 180), velocity=(1, 0))], 25)
