@@ -75,7 +75,9 @@ def test_operations_racing_enrolments_never_bring_a_person_back(
     first, second, target = faces["first"], faces["second"], faces["target"]
     prepared = threading.Barrier(2)
 
-    def prepare(data: bytes, digest: str, source: str, *, largest: bool = False) -> NewSample:
+    def prepare(
+        data: bytes, digest: str, source: str, *, largest: bool = False, liveness: bool = False
+    ) -> NewSample:
         """Stands in for detection: the person was looked up; now the other side may act."""
         prepared.wait(timeout=30)
         time.sleep(rng.random() * 0.004)

@@ -27,6 +27,7 @@ OPTIONAL = {  # distribution name in pyproject -> extra it belongs to
     "uvicorn": "server",
     "python-multipart": "server",
     "fastapi-offline": "server",
+    "pydantic": "server",
     "matplotlib": "eval",
     "h5py": "analysis",
     "ai-edge-litert": "analysis",

@@ -161,16 +161,26 @@ def enroll_dir(
     show_default=True,
     help="Processes that detect and embed (each loads the models once).",
 )
+@click.option("--liveness", "with_liveness", is_flag=True, help="Add each face's liveness verdict.")
 @json_option
 @quiet_option
 @handle_errors
-def identify(images: tuple[str, ...], top: int, workers: int, as_json: bool, quiet: bool) -> None:
+def identify(
+    images: tuple[str, ...],
+    top: int,
+    workers: int,
+    with_liveness: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Who is in each image? IMAGES are files and folders (searched recursively for images).
     Every face: the top people and a decision (a person, or unknown) at the gallery's calibrated
-    threshold. One JSON line per image with --json; an image that fails is reported and the
-    rest go on (the exit code is the first failure's)."""
+    threshold; with --liveness, each face's liveness verdict too (the bundled passive model).
+    One JSON line per image with --json; an image that fails is reported and the rest go on
+    (the exit code is the first failure's)."""
     from facewise.errors import FacewiseError
     from facewise.gallery.batch import expand_images, faces_in_files
+    from facewise.serialize import liveness_field
 
     paths = expand_images(images)
     with open_gallery() as gallery:
@@ -183,7 +193,15 @@ def identify(images: tuple[str, ...], top: int, workers: int, as_json: bool, qui
                 raise item
             digest, faces = item
             results = gallery.identify_faces(faces, top=top, actor=actor(), image_sha256=digest)
-            return {"faces": [identification_dict(r) for r in results]}
+            out = [identification_dict(r) for r in results]
+            if with_liveness and results:
+                from facewise.liveness import check
+
+                image = gallery.engine.load_image(path)
+                judged = check(image, [r.face.detection for r in results])
+                for face, verdict in zip(out, judged, strict=True):
+                    face["liveness"] = liveness_field(verdict)
+            return {"faces": out}
 
         run_per_input(paths, quiet, "identifying", work, as_json, _show_identified)
 
@@ -196,9 +214,11 @@ def _show_identified(path: str, result: dict[str, Any]) -> None:
         who = d["person"] if d["accepted"] else "unknown"
         odds = d["fpir_at_score"]
         chance = f", a stranger scores this high 1 time in {1 / odds:,.0f}" if odds else ""
+        live = face.get("liveness")
+        verdict = "" if live is None else f", {'live' if live['live'] else 'attack'}"
         click.echo(
             f"{path} {face['bbox']}: {who} (score {d['score']}, threshold {d['threshold']} "
-            f"for {d['gallery_size']} people{chance})"
+            f"for {d['gallery_size']} people{chance}){verdict}"
         )
 
 

@@ -190,6 +190,12 @@ class DetectOut(_Strict):
     faces: list[DetectionOut]
 
 
+class LivenessFieldOut(_Strict):
+    live: bool
+    score: float = Field(description="The live probability, 0-1.")
+    threshold: float = Field(description="Faces scoring at least this are judged live.")
+
+
 class LivenessFaceOut(_Strict):
     bbox: list[float] = Field(description="[x1, y1, x2, y2] in image pixels.")
     live: bool
@@ -253,6 +259,11 @@ class IdentifiedFaceOut(_Strict):
     score: float | None = Field(description="The best candidate's score (null: empty gallery).")
     decision: DecisionOut
     candidates: list[CandidateOut]
+    liveness: LivenessFieldOut | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="With ?liveness=true only: the face's liveness verdict.",
+    )
 
 
 class ImageErrorOut(_Strict):

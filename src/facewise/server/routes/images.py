@@ -16,6 +16,7 @@ from facewise.serialize import (
     embeddings_dict,
     identification_dict,
     liveness_dict,
+    liveness_field,
     verification_dict,
 )
 from facewise.server.routes import IMAGE, errors
@@ -96,13 +97,17 @@ def identify(
     svc: Svc,
     parsed: Annotated[Parsed, Depends(body(SEVERAL))],
     top: Annotated[int, Query(ge=1, le=100, description="Candidates per face.")] = 5,
+    liveness: Annotated[
+        bool, Query(description="Add each face's liveness verdict (the bundled passive model).")
+    ] = False,
 ) -> dict[str, Any]:
     """Who is in the image(s)? Every face: the open-set decision (a person, or null for
     unknown) at the threshold that holds the target FPIR for this gallery, what the score means
-    (``fmr``, ``fpir_at_score``), and the top candidates. Several images (up to 20, the size
-    limit applies to the whole request) are searched one by one: an image that cannot be read
-    gets its own ``error`` and the others are still searched. Each query is written to the
-    audit log."""
+    (``fmr``, ``fpir_at_score``), and the top candidates; with ``liveness=true`` a ``liveness``
+    field (``live``, ``score``, ``threshold``), as ``facewise identify --liveness``. Several
+    images (up to 20, the size limit applies to the whole request) are searched one by one: an
+    image that cannot be read gets its own ``error`` and the others are still searched. Each
+    query is written to the audit log."""
     uploads = parsed.uploads["image"]
     images: list[dict[str, Any]] = []
     for upload in uploads:
@@ -113,10 +118,19 @@ def identify(
                 raise
             images.append({"image": upload.label, "error": exc.to_dict()})
             continue
+        judged: list[dict[str, Any] | None] = [None] * len(results)
+        if liveness and results:
+            from facewise.liveness import check
+
+            image = svc.engine.load_image(upload.data)
+            verdicts = check(image, [r.face.detection for r in results])
+            judged = [liveness_field(v) for v in verdicts]
         faces = []
-        for r in results:
+        for r, live in zip(results, judged, strict=True):
             face = identification_dict(r)
             decision = face["decision"]
+            if live is not None:
+                face["liveness"] = live
             faces.append({"person": decision["person"], "score": decision["score"], **face})
         images.append({"image": upload.label, "faces": faces})
     out: dict[str, Any] = {"images": images}
