@@ -11,12 +11,14 @@ per track, and the sequence of per-sample labels is kept (the dynamic expression
 
 :func:`fill_boxes` turns a track's observations into a box on every frame offline: linear
 interpolation between two observations up to ``max_gap`` frames apart, and the first/last box
-held for ``hold`` frames before the first and after the last observation. Blurring and the
+held for ``hold`` frames before the first and after the last observation, moved along the
+track's velocity at that end. Blurring and the
 annotated video draw these boxes, so a face the detector misses for a few frames stays covered.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -263,11 +265,25 @@ def fill_boxes(track: Track, frames: int, *, hold: int, max_gap: int) -> dict[in
             for j in range(max(g - hold, f + 1), g):
                 out.setdefault(j, nxt)
     first, last = obs[0], obs[-1]
+    back, ahead = _velocity(obs[:8], max_gap), _velocity(obs[-8:], max_gap)
     for j in range(max(0, first[0] - hold), first[0]):
-        out.setdefault(j, first[1])
+        out.setdefault(j, first[1] + back * (j - first[0]))
     for j in range(last[0] + 1, min(frames, last[0] + hold + 1)):
-        out.setdefault(j, last[1])
+        out.setdefault(j, last[1] + ahead * (j - last[0]))
     return out
+
+
+def _velocity(obs: list[tuple[int, Box, float]], max_gap: int) -> Box:
+    """Change of the box per frame over up to 8 observations at one end of a track (no gaps
+    longer than ``max_gap``), for the held boxes before the first and after the last one: a face
+    that walks out of the picture while the detector misses it is followed, not left behind."""
+    if len(obs) < 2 or any(b[0] - a[0] > max_gap for a, b in itertools.pairwise(obs)):
+        return np.zeros(4)
+    span = obs[-1][0] - obs[0][0]
+    if span < 2:
+        return np.zeros(4)
+    step: Box = (obs[-1][1] - obs[0][1]) / span
+    return step
 
 
 def frame_boxes(

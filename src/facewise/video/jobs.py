@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io as _io
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -160,8 +160,10 @@ def blur_video(
     hold: int = 12,
     keep_audio: bool = False,
     max_seconds: float | None = None,
+    on_cover: Callable[[int, tuple[int, int, int, int]], None] | None = None,
 ) -> dict[str, Any]:
-    """Blur every face of a video file into ``target``; the report says what was covered."""
+    """Blur every face of a video file into ``target``; the report says what was covered.
+    ``on_cover(frame, (x1, y1, x2, y2))`` is told every rectangle covered (for measurements)."""
     opts = Options(every=every, identify=bool(keep), hold=hold, min_hits=1)
     src = open_source(source, max_seconds=max_seconds)
     if src.live:
@@ -181,7 +183,9 @@ def blur_video(
         for track, box in per[index] if index < len(per) else []:
             if track in visible:
                 continue
-            cover(image, box, method)
+            covered = cover(image, box, method)
+            if on_cover is not None:
+                on_cover(index, covered)
             counts["boxes"] += 1
             counts["filled"] += (index, track) not in observed
         return image
