@@ -5,17 +5,19 @@
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from facewise.detectors.base import Detector
 from facewise.errors import ImageTooLarge
 from facewise.files import private_file
 from facewise.server.routes import IMAGE, errors
 from facewise.server.schemas import Base64Image, ImageBody, _Strict
-from facewise.server.services import ReadKey, Svc
+from facewise.server.services import ReadKey, Services, Svc
 from facewise.server.uploads import BodySpec, Parsed, body, openapi_body
 
 router = APIRouter(prefix="/v1", tags=["video"])
@@ -24,6 +26,21 @@ MAX_VIDEO_BYTES = 20 * 1024 * 1024
 """An uploaded clip's size limit (the request limit, ``max_request_bytes``, applies too)."""
 MAX_VIDEO_SECONDS = 120.0
 """An uploaded clip's duration limit; longer clips are refused (413)."""
+
+
+_DETECTORS: dict[float, Detector] = {}
+_DETECTORS_LOCK = threading.Lock()
+
+
+def detector_for(svc: Services, score: float) -> Detector:
+    """The YuNet detector of this process at ``score``, built once (YunetDetector locks its net)."""
+    with _DETECTORS_LOCK:
+        found = _DETECTORS.get(score)
+        if found is None:
+            from facewise.video.jobs import video_detector
+
+            found = _DETECTORS[score] = video_detector(svc.engine, score=score)
+        return found
 
 
 class VideoBody(_Strict):
@@ -47,7 +64,6 @@ def video(
     """The timeline of a clip: ``{"timeline": [{"person", "start", "end", "track",
     "confidence"}], "tracks", "fps", "frames"}``, as ``facewise video --json`` prints it."""
     from facewise.video import analyze as va
-    from facewise.video.jobs import video_detector
     from facewise.video.sources import open_source
 
     data = parsed.one("video").data
@@ -65,7 +81,7 @@ def video(
             analysis = va.analyze(
                 src,
                 svc.engine,
-                detector=video_detector(svc.engine),
+                detector=detector_for(svc, 0.6),
                 gallery=svc.gallery if identify else None,
                 options=va.Options(every=every, identify=identify),
             )
@@ -89,7 +105,7 @@ def blur(
 ) -> Response:
     """The photo with every face covered, re-encoded without metadata (EXIF, GPS, XMP).
     ``X-Facewise-Faces`` says how many faces were covered."""
-    from facewise.video.jobs import blur_image, encode_image, video_detector
+    from facewise.video.jobs import blur_image, encode_image
 
     image = svc.engine.load_image(parsed.one("image").data)
     pixels, report = blur_image(
@@ -98,7 +114,7 @@ def blur(
         method=method,
         keep=set(),
         gallery=None,
-        detector=video_detector(svc.engine, score=0.5),
+        detector=detector_for(svc, 0.5),
     )
     content = encode_image(pixels, ".png" if format == "png" else ".jpg")
     return Response(

@@ -95,6 +95,17 @@
 
   const getKey = () => sessionStorage.getItem(KEY_STORAGE) || "";
 
+  /** The ApiError of a failed response whose body parsed to ``data`` (or null). */
+  function responseError(response, data) {
+    // {"code","message"}; also accept {"error": {...}} and FastAPI's {"detail": ...}.
+    const err = data && typeof data.error === "object" && data.error ? data.error : data || {};
+    const code = typeof err.code === "string" ? err.code : `http_${response.status}`;
+    let message = typeof err.message === "string" ? err.message : null;
+    if (!message && err.detail !== undefined) message = fmtText(err.detail);
+    return new ApiError(response.status, code, message || response.statusText || "Request failed",
+      err);
+  }
+
   /**
    * Call the API: JSON back, or an ApiError built from the {"code","message"} body. ``json``:
    * the body is a JSON string.
@@ -120,15 +131,7 @@
     } catch {
       data = null;
     }
-    if (!response.ok) {
-      // {"code","message"}; also accept {"error": {...}} and FastAPI's {"detail": ...}.
-      const err = data && typeof data.error === "object" && data.error ? data.error : data || {};
-      const code = typeof err.code === "string" ? err.code : `http_${response.status}`;
-      let message = typeof err.message === "string" ? err.message : null;
-      if (!message && err.detail !== undefined) message = fmtText(err.detail);
-      throw new ApiError(response.status, code, message || response.statusText || "Request failed",
-        err);
-    }
+    if (!response.ok) throw responseError(response, data);
     if (data === null || typeof data !== "object") {
       throw new ApiError(response.status, "bad_response", "The server did not answer with JSON.");
     }
@@ -944,6 +947,150 @@
           el("ul", null, total.errors.map((e) => el("li", null,
             `${fmtText(e.path)}: ${fmtText(e.error && e.error.message)}`))))
         : "");
+    });
+  });
+
+  // ---------------------------------------------------------------- video
+
+  /** Call the API for a binary answer (a picture): {blob, response}, or an ApiError. */
+  async function apiBlob(path, { method = "POST", body } = {}) {
+    const key = getKey();
+    if (!key) {
+      $("api-key").focus();
+      throw new ApiError(0, "no_key", "Enter an API key first (API key section).");
+    }
+    let response;
+    try {
+      response = await fetch(path, {
+        method, body, cache: "no-store", credentials: "omit",
+        headers: { Authorization: `Bearer ${key}` },
+      });
+    } catch (error) {
+      throw new ApiError(0, "network", `Could not reach the server: ${error.message}`);
+    }
+    if (!response.ok) {
+      let data = null;
+      try {
+        data = JSON.parse(await response.text());
+      } catch {
+        data = null;
+      }
+      throw responseError(response, data);
+    }
+    return { blob: await response.blob(), response };
+  }
+
+  const seconds = (value) => (typeof value === "number" && Number.isFinite(value)
+    ? `${value.toFixed(1)} s` : "—");
+
+  /** One lane per track: its name and its segments as bars over the clip's duration. */
+  function drawTimeline(segments, duration) {
+    const byTrack = new Map();
+    for (const s of segments) {
+      if (!byTrack.has(s.track)) byTrack.set(s.track, []);
+      byTrack.get(s.track).push(s);
+    }
+    const rows = el("ul", { class: "timeline-rows" });
+    for (const [track, parts] of byTrack) {
+      const person = parts[0].person ?? null;
+      const name = person ?? "unknown";
+      const lane = el("div", { class: "timeline-lane", "aria-hidden": "true" });
+      for (const part of parts) {
+        const start = Math.max(0, Number(part.start) || 0);
+        const end = Math.min(duration, Math.max(start, Number(part.end) || 0));
+        const bar = el("span", {
+          class: person === null ? "timeline-bar unknown" : "timeline-bar known",
+          title: `${name}: ${seconds(start)} to ${seconds(end)}`,
+        });
+        // CSSOM properties (allowed by the page's CSP, unlike style attributes)
+        bar.style.left = `${(100 * start) / duration}%`;
+        bar.style.width = `${(100 * (end - start)) / duration}%`;
+        lane.append(bar);
+      }
+      rows.append(el("li", { class: "timeline-row" },
+        el("span", { class: "timeline-name" }, name, " ",
+          el("span", { class: "track-id" }, `(track ${fmtText(track)})`)),
+        lane));
+    }
+    return el("figure", { class: "timeline" },
+      el("figcaption", null, `Who appears when, over the clip's ${seconds(duration)}`),
+      rows,
+      el("p", { class: "timeline-axis", "aria-hidden": "true" },
+        el("span", null, "0 s"), el("span", null, seconds(duration))),
+      el("p", { class: "timeline-legend" },
+        "Green bars: an enrolled person. Striped bars: unknown. The table below lists the same."));
+  }
+
+  function segmentTable(segments) {
+    const body = el("tbody", null, segments.map((s) => el("tr", null,
+      el("td", null, s.person ?? "unknown"),
+      el("td", { class: "num" }, fmtText(s.track)),
+      el("td", { class: "num" }, seconds(s.start)),
+      el("td", { class: "num" }, seconds(s.end)),
+      el("td", { class: "num" }, fmtNumber(s.confidence, 3)))));
+    return el("div", { class: "table-scroll" }, el("table", { class: "segments" },
+      el("caption", null, "Segments: who appears when"),
+      el("thead", null, el("tr", null,
+        ["Person", "Track", "From", "To", "Score"].map((h) => el("th", { scope: "col" }, h)))),
+      body));
+  }
+
+  $("video-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const file = ($("video-file").files || [])[0];
+    if (!file) return fieldError($("video-file"), "Choose a video clip.");
+    const every = Math.min(30, Math.max(1, parseInt($("video-every").value, 10) || 3));
+    const body = new FormData();
+    body.append("video", file, file.name);
+    busy(submitterOf(form), "video-status", "Analysing the clip (this can take a while)…",
+      async () => {
+        const out = $("video-result");
+        out.replaceChildren();
+        const data = await api(`v1/video?every=${every}`, { method: "POST", body });
+        const segments = Array.isArray(data.timeline) ? data.timeline : [];
+        const fps = Number(data.fps) || 0;
+        const ends = segments.map((s) => Number(s.end) || 0);
+        const duration = Math.max(fps > 0 ? Number(data.frames) / fps : 0, ...ends, 0.001);
+        const tracks = new Map(segments.map((s) => [s.track, s.person ?? "unknown"]));
+        const names = Array.from(tracks, ([t, n]) => `${n} (track ${t})`);
+        setStatus("video-status", segments.length
+          ? `${plural(tracks.size, "face track", "face tracks")} in ${seconds(duration)}: ` +
+            `${names.join("; ")}.`
+          : `No face found in the clip (${seconds(duration)}).`);
+        if (!segments.length) return;
+        out.append(drawTimeline(segments, duration), segmentTable(segments));
+      });
+  });
+
+  let blurredUrl = null;
+
+  $("blur-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const file = ($("blur-image").files || [])[0];
+    if (!file) return fieldError($("blur-image"), "Choose a photo.");
+    const method = $("blur-method").value;
+    const body = new FormData();
+    body.append("image", file, file.name);
+    busy(submitterOf(form), "blur-status", "Blurring the faces…", async () => {
+      const out = $("blur-result");
+      out.replaceChildren();
+      const { blob, response } = await apiBlob(
+        `v1/blur?method=${encodeURIComponent(method)}&format=png`, { body });
+      const faces = Number(response.headers.get("X-Facewise-Faces") || 0);
+      if (blurredUrl) URL.revokeObjectURL(blurredUrl);
+      blurredUrl = URL.createObjectURL(blob);
+      const base = file.name.replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9_-]+/g, "_") || "photo";
+      setStatus("blur-status", faces
+        ? `${plural(faces, "face", "faces")} covered. The photo below has no metadata.`
+        : "No face found: the photo below is unchanged, but its metadata is gone.");
+      out.append(
+        el("figure", null,
+          el("img", { class: "blurred", src: blurredUrl,
+            alt: `The photo with ${plural(faces, "face", "faces")} covered` }),
+          el("figcaption", null, el("a", { href: blurredUrl, download: `${base}-blurred.png` },
+            "Download the blurred photo (.png)"))));
     });
   });
 
