@@ -188,7 +188,7 @@ def eval_options(*, pairs: bool = False, pipeline: bool = True) -> Callable[[F],
 @click.group("eval")
 def eval_group() -> None:
     """Evaluate: verification, identification, fairness, robustness, time budget, comparison,
-    clustering."""
+    clustering, presentation-attack detection."""
 
 
 class _Bars:
@@ -510,3 +510,7 @@ def cluster_cmd(
 
 
 COMMANDS = [eval_group]
+
+from facewise.cli.eval_pad import pad_cmd  # noqa: E402  (eval pad lives in its own file)
+
+eval_group.add_command(pad_cmd)

@@ -24,6 +24,7 @@ _WHERE = {
     "FairnessResult": "fairness",
     "IdentifyResult": "identify",
     "LabResult": "result",
+    "PadResult": "pad",
     "RobustnessResult": "robustness",
     "VerifyResult": "verify",
     "verify_embedded": "verify",
@@ -39,6 +40,7 @@ _WHERE = {
     "run_compare": "compare",
     "run_fairness": "fairness",
     "run_identify": "identify",
+    "run_pad": "pad",
     "run_robustness": "robustness",
     "run_verify": "verify",
 }

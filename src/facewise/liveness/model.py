@@ -22,9 +22,13 @@ BUNDLED = "liveness-nuaa-lbp"
 
 
 class PadModel(Protocol):
-    name: str
-    threshold: float
-    """Faces scoring ``>= threshold`` are judged live."""
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def threshold(self) -> float:
+        """Faces scoring ``>= threshold`` are judged live."""
+        ...
 
     def scores(self, image: Image, detections: list[Detection]) -> list[float]:
         """The live probability in [0, 1] of each detection's face."""

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from facewise.evaluate.reports.html import Report
     from facewise.evaluate.result import LabResult
 
-KINDS = ("verify", "identify", "fairness", "robustness", "budget", "compare", "cluster")
+KINDS = ("verify", "identify", "fairness", "robustness", "budget", "compare", "cluster", "pad")
 
 
 def _module(result: LabResult) -> Any:
