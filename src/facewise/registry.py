@@ -29,6 +29,7 @@ ANALYZERS = {
     "pose": "facewise.analyzers.pose:PoseAnalyzer",
     "quality": "facewise.analyzers.quality:QualityAnalyzer",
     "mesh": "facewise.analyzers.mesh:MeshAnalyzer",
+    "liveness": "facewise.liveness:LivenessAnalyzer",
 }
 WHAT = {
     "age": "age_gender",
@@ -38,6 +39,7 @@ WHAT = {
     "landmarks": "pose",
     "quality": "quality",
     "mesh": "mesh",
+    "liveness": "liveness",
 }
 """What ``analyze`` can be asked for, and the analyser that answers it."""
 EMBEDDERS = {

@@ -121,3 +121,23 @@ def test_a_users_onnx_model_runs_like_the_bundled_one(
     )  # fmt: skip
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["faces"][0]["score"] == pytest.approx(expect, abs=1e-4)
+
+
+def test_analyze_what_liveness_is_the_liveness_verdict(
+    sequences: dict[tuple[str, str], list[Path]],
+) -> None:
+    from facewise.engine import DEFAULT_ANALYSIS
+
+    assert "liveness" not in DEFAULT_ANALYSIS  # on request only: trained on NUAA print attacks
+    frames = [str(sequences[("live", "0015")][3]), str(sequences[("spoof", "0016")][3])]
+    runner = CliRunner()
+    for path in frames:
+        analysed = runner.invoke(main, ["analyze", path, "--what", "liveness", "--json"])
+        judged = runner.invoke(main, ["liveness", path, "--json"])
+        assert analysed.exit_code == judged.exit_code == 0, analysed.output
+        (face,) = json.loads(analysed.output)["faces"]
+        (verdict,) = json.loads(judged.output)["faces"]
+        assert face["bbox"] == verdict["bbox"]
+        assert face["liveness"] == {k: v for k, v in verdict.items() if k != "bbox"}
+    assert [json.loads(runner.invoke(main, ["liveness", p, "--json"]).output)["faces"][0]["live"]
+            for p in frames] == [True, False]  # fmt: skip

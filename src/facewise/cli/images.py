@@ -160,7 +160,7 @@ def verify(
     "--what",
     default=",".join(DEFAULT_ANALYSIS),
     show_default=True,
-    help="Comma-separated: age, gender, expression, pose, landmarks, mesh, quality.",
+    help="Comma-separated: age, gender, expression, pose, landmarks, mesh, quality, liveness.",
 )
 @click.option("--largest", is_flag=True, help="Only the largest face of each image.")
 @click.option(

@@ -153,7 +153,8 @@ def analyze(
         str,
         Query(
             max_length=200,
-            description="Comma-separated: age, gender, expression, pose, landmarks, quality, mesh.",
+            description="Comma-separated: age, gender, expression, pose, landmarks, quality, mesh, "
+            "liveness.",
         ),
     ] = DEFAULT_WHAT,
     largest: Annotated[bool, Query(description="Only the largest face.")] = False,
