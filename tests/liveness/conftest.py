@@ -38,3 +38,15 @@ def pad_engine() -> Engine:
 
 def frames(engine: Engine, paths: list[Path], n: int) -> list[Image]:
     return [engine.load_image(str(p)) for p in paths[:n]]
+
+
+def write_video(images: list[Image], path: Path, fps: float) -> Path:
+    """RGB frames as an MJPG .avi (every frame a JPEG: a repeated frame decodes the same)."""
+    import cv2
+
+    h, w = images[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (w, h))
+    for image in images:
+        writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path

@@ -11,7 +11,7 @@ from facewise.engine import Engine
 from facewise.errors import InvalidInput
 from facewise.liveness.clip import check_clip, read_video
 
-from .conftest import frames
+from .conftest import frames, write_video
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
@@ -61,14 +61,8 @@ def test_no_face_and_no_frames(pad_engine: Engine) -> None:
 def test_a_video_file_is_read_in_order(
     tmp_path: Path, sequences: dict[tuple[str, str], list[Path]], pad_engine: Engine
 ) -> None:
-    import cv2
-
     real = frames(pad_engine, sequences[("live", "0015")], 5)
-    path = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10, (640, 480))
-    for f in real:
-        writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    writer.release()
+    path = write_video(real, tmp_path / "clip.avi", 10)
     back = read_video(str(path))
     assert len(back) == 5
     assert np.mean(np.abs(back[2].astype(float) - real[2].astype(float))) < 6

@@ -226,6 +226,6 @@ def _label(face: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-from facewise.cli.liveness_cmd import liveness  # noqa: E402  (registered with these)
+from facewise.cli.liveness_cmd import challenge, liveness  # noqa: E402  (registered with these)
 
-COMMANDS = (detect, embed, verify, analyze, liveness)
+COMMANDS = (detect, embed, verify, analyze, liveness, challenge)

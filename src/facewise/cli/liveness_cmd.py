@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
 from facewise.cli.common import (
     detector_option,
+    emit_json,
     engine_from,
     handle_errors,
     json_option,
@@ -134,4 +135,83 @@ def liveness(
     run_per_input(list(inputs), quiet, "checking liveness", work, as_json, show)
 
 
-COMMANDS = (liveness,)
+MESSAGES = {
+    "passed": "Challenge passed.",
+    "timeout": "The challenge was not completed in time.",
+    "wrong_order": "The head turned before the blink that was asked for.",
+    "frozen": "The face did not move at all: a still picture or a replayed frame.",
+    "face_lost": "The face left the picture for too long.",
+    "video_ended": "The video ended before every step was done.",
+}
+FALLBACK = (
+    "If blinking or turning the head is difficult for you, ask for another way to confirm you "
+    "are present (for example a check by a person); the passive check alone can be used instead."
+)
+
+
+@click.command("challenge")
+@click.argument("video")
+@click.option(
+    "--steps",
+    default=None,
+    help="The order asked: blink,turn or turn,blink (default: a random order, see --seed).",
+)
+@click.option("--seed", type=int, default=None, help="Seed of the random order.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds.")
+@click.option("--max-frames", type=int, default=600, show_default=True)
+@detector_option
+@json_option
+@handle_errors
+def challenge(
+    video: str,
+    steps: str | None,
+    seed: int | None,
+    timeout: float,
+    max_frames: int,
+    detector: str | None,
+    as_json: bool,
+) -> None:
+    """The active liveness challenge on a video file: two steps (a blink, a head turn) in the
+    order asked, within --timeout seconds of video time. Frames are fed to the challenge's state
+    machine (the largest face's 68 landmarks and yaw) until it passes or fails; a still or
+    replayed picture fails it (frozen). The result is a field, never an error: state passed or
+    failed, the reason, the steps done, and a message with an accessible fallback."""
+    from facewise.engine import largest_detection
+    from facewise.liveness.challenge import Challenge, ChallengeOptions, Step, observation
+    from facewise.liveness.clip import iter_video, video_fps
+
+    order = tuple(s.strip() for s in steps.split(",")) if steps else ()
+    machine = Challenge(  # Challenge refuses any other steps (InvalidInput)
+        steps=cast("tuple[Step, ...]", order),
+        options=ChallengeOptions(timeout_s=timeout),
+        seed=seed,
+    )
+    engine = engine_from(detector=detector)
+    pose = engine.analyzer("pose")
+    fps = video_fps(video)
+    status = machine.status
+    frames = 0
+    for frame in iter_video(video, max_frames=max_frames):
+        found = engine.detector.detect(frame)
+        face = largest_detection(found) if found else None
+        status = machine.observe(observation(frames / fps, frame, face, pose))
+        frames += 1
+        if status.state != "pending":
+            break
+    result: dict[str, Any] = {"path": video, "steps": list(machine.steps), **status.as_dict()}
+    if status.state == "pending":
+        result.update(state="failed", step=None, reason="video_ended")
+    reason = result["reason"] or "passed"
+    result["live"] = result["state"] == "passed"
+    result["frames"] = frames
+    result["seconds"] = round(frames / fps, 2)
+    result["message"] = MESSAGES.get(reason, reason) + ("" if result["live"] else " " + FALLBACK)
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"{video}: {result['state']} ({reason}); asked {', '.join(result['steps'])}, done "
+               f"{', '.join(result['done']) or 'nothing'} in {result['seconds']} s")  # fmt: skip
+    click.echo(result["message"])
+
+
+COMMANDS = (liveness, challenge)

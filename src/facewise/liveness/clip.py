@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,29 +144,34 @@ def check_clip(
     )
 
 
-def read_video(path: str, *, max_frames: int = 300, step: int = 1) -> list[Image]:
-    """Frames of a video file as RGB arrays (OpenCV's VideoCapture), every ``step``-th, at most
-    ``max_frames``; :class:`InvalidInput` when it cannot be opened or holds no frame."""
+def iter_video(path: str, *, max_frames: int = 300, step: int = 1) -> Iterator[Image]:
+    """Frames of a video file as RGB arrays (OpenCV's VideoCapture), one at a time, every
+    ``step``-th, at most ``max_frames``; :class:`InvalidInput` when it cannot be opened or
+    holds no frame."""
     import cv2
 
     capture = cv2.VideoCapture(path)
     try:
         if not capture.isOpened():
             raise InvalidInput(f"cannot open video {path}")
-        frames: list[Image] = []
-        index = 0
-        while len(frames) < max_frames:
+        index = kept = 0
+        while kept < max_frames:
             ok, frame = capture.read()
             if not ok:
                 break
             if index % step == 0:
-                frames.append(np.ascontiguousarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)))
+                kept += 1
+                yield np.ascontiguousarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
             index += 1
     finally:
         capture.release()
-    if not frames:
+    if kept == 0:
         raise InvalidInput(f"no frame could be read from video {path}")
-    return frames
+
+
+def read_video(path: str, *, max_frames: int = 300, step: int = 1) -> list[Image]:
+    """:func:`iter_video` as a list."""
+    return list(iter_video(path, max_frames=max_frames, step=step))
 
 
 def video_fps(path: str) -> float:
