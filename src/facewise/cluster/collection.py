@@ -385,7 +385,9 @@ class Collection:
                 [(new, f) for f in sorted(moving)],
             )
             db.execute("UPDATE faces SET pinned = 1 WHERE cluster_id = ?", (cluster_id,))
-            self.records.decide(db, actor, "split", cluster=cluster_id, new=new, faces=sorted(moving))
+            self.records.decide(
+                db, actor, "split", cluster=cluster_id, new=new, faces=sorted(moving)
+            )
         return new
 
     def reject(self, face_id: int, *, actor: str) -> None:
