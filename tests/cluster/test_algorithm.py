@@ -4,19 +4,17 @@ the thresholds of the default space's calibration."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 
 from facewise.cluster.algorithm import ClusterParams, cluster_vectors, extend, link_threshold
 from facewise.cluster.knn import knn, knn_against
 from facewise.cluster.metrics import score
 from facewise.errors import InvalidInput
+from lfw_faces import Faces, embed_lfw
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
@@ -24,47 +22,15 @@ PEOPLE = 7
 PHOTOS = 6
 STRANGERS = 9
 
-Fmr = Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]
-
-
-@dataclass(frozen=True)
-class Faces:
-    vectors: npt.NDArray[np.float32]
-    who: list[str]
-    fmr: Fmr
-
-    def of(self, name: str) -> list[int]:
-        return [i for i, w in enumerate(self.who) if w == name]
-
-    @property
-    def people(self) -> list[str]:
-        return sorted({w for w in self.who if self.who.count(w) > 1})
-
-    @property
-    def strangers(self) -> list[int]:
-        return [i for i, w in enumerate(self.who) if self.who.count(w) == 1]
-
 
 @pytest.fixture(scope="module")
 def faces(lfw: Path, engine: Any) -> Faces:
-    from facewise import calibration
-
-    folders = sorted((lfw / "images").iterdir())
-    many = [f for f in folders if len(list(f.glob("*.jpg"))) >= 12][:PEOPLE]
-    once = [f for f in folders if len(list(f.glob("*.jpg"))) == 1][:STRANGERS]
-    vectors, who = [], []
-    for folder in many + once:
-        for path in sorted(folder.glob("*.jpg"))[:PHOTOS]:
-            found = engine.embed(path, largest=True)
-            if found:
-                vectors.append(found[0].embedding.vector)
-                who.append(folder.name)
-    table = calibration.nonmated_model(engine.space).table("mean", 1)
-
-    def fmr(s: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return table.fmr(s)
-
-    return Faces(np.asarray(vectors, dtype=np.float32), who, fmr)
+    return embed_lfw(
+        lfw,
+        engine,
+        [(lambda n: n >= 12, PEOPLE), (lambda n: n == 1, STRANGERS)],
+        photos=PHOTOS,
+    )
 
 
 def test_people_are_grouped_and_strangers_left_alone(faces: Faces) -> None:

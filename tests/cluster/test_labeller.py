@@ -4,8 +4,6 @@ few with two, strangers seen once) named by the simulated user through each work
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,53 +20,24 @@ from facewise.cluster.labeller import (
     tune_immich,
 )
 from facewise.errors import InvalidInput
+from lfw_faces import Faces, embed_lfw
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
-Fmr = Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]
 
-
-@dataclass(frozen=True)
-class Faces:
-    vectors: npt.NDArray[np.float32]
-    who: list[str]
-    fmr: Fmr
-
-    def of(self, name: str) -> list[int]:
-        return [i for i, w in enumerate(self.who) if w == name]
-
-    @property
-    def strangers(self) -> list[int]:
-        return [i for i, w in enumerate(self.who) if self.who.count(w) == 1]
-
-    @property
-    def distance(self) -> float:
-        """Immich's maxDistance at facewise's own link threshold (the same strictness)."""
-        return 1.0 - link_threshold(self.fmr, len(self.who), ClusterParams())
+def distance(faces: Faces) -> float:
+    """Immich's maxDistance at facewise's own link threshold (the same strictness)."""
+    return 1.0 - link_threshold(faces.fmr, len(faces.who), ClusterParams())
 
 
 @pytest.fixture(scope="module")
 def faces(lfw: Path, engine: Any) -> Faces:
-    from facewise import calibration
-
-    folders = sorted((lfw / "images").iterdir())
-    count = {f: len(list(f.glob("*.jpg"))) for f in folders}
-    many = [f for f in folders if count[f] >= 12][:6]
-    pairs = [f for f in folders if count[f] == 2][:5]
-    once = [f for f in folders if count[f] == 1][:12]
-    vectors, who = [], []
-    for folder in many + pairs + once:
-        for path in sorted(folder.glob("*.jpg"))[:10]:
-            found = engine.embed(path, largest=True)
-            if found:
-                vectors.append(found[0].embedding.vector)
-                who.append(folder.name)
-    table = calibration.nonmated_model(engine.space).table("mean", 1)
-
-    def fmr(s: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return table.fmr(s)
-
-    return Faces(np.asarray(vectors, dtype=np.float32), who, fmr)
+    return embed_lfw(
+        lfw,
+        engine,
+        [(lambda n: n >= 12, 6), (lambda n: n == 2, 5), (lambda n: n == 1, 12)],
+        photos=10,
+    )
 
 
 @pytest.mark.parametrize("scenario", ["all", "recurring"])
@@ -80,7 +49,7 @@ def test_suggestions_need_fewer_actions_than_naming_faces_one_by_one(
     immich = immich_workflow(
         faces.vectors,
         faces.who,
-        max_distance=faces.distance,
+        max_distance=distance(faces),
         scenario=scenario,  # type: ignore[arg-type]
     )
     for run in (fw, naive, immich):
@@ -121,7 +90,7 @@ def test_a_rejected_face_is_never_put_back(faces: Faces) -> None:
 
 
 def test_immich_grouping_follows_its_rules(faces: Faces) -> None:
-    labels = immich_clusters(faces.vectors, max_distance=faces.distance)
+    labels = immich_clusters(faces.vectors, max_distance=distance(faces))
     assert len(labels) == len(faces.who)
     assert (labels[faces.strangers] == -1).mean() >= 0.9  # strangers mostly stay unassigned
     big = faces.of(sorted({w for w in faces.who if faces.who.count(w) >= 10})[0])
@@ -139,8 +108,8 @@ def test_immich_grouping_follows_its_rules(faces: Faces) -> None:
 
 
 def test_tuning_picks_the_grid_point_with_fewest_actions(faces: Faces) -> None:
-    grid = (0.0, faces.distance)
+    grid = (0.0, distance(faces))
     best = tune_immich([(faces.vectors, faces.who)], grid=grid)
     by = {d: immich_workflow(faces.vectors, faces.who, max_distance=d).actions for d in grid}
     assert best == min(by, key=lambda d: (by[d], grid.index(d)))
-    assert by[faces.distance] < by[0.0]
+    assert by[distance(faces)] < by[0.0]
