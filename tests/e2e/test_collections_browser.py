@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from browser_pages import Seen, watched_page
 
 pytestmark = [pytest.mark.models, pytest.mark.data]
 
@@ -44,31 +45,10 @@ def album(lfw: Path) -> list[Path]:
     return photos
 
 
-@dataclass
-class Seen:
-    page: Any
-    dialogs: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
 @pytest.fixture
 def seen(browser: Any, server: Any) -> Iterator[Seen]:
-    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(SLOW)
-    out = Seen(page)
-
-    def on_dialog(d: Any) -> None:
-        out.dialogs.append(d.message)
-        d.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", lambda e: out.errors.append(str(e)))
-    page.goto("/")
-    yield out
-    context.close()
-    assert out.errors == [], "script errors in the page"
-    assert out.dialogs == [], "the page opened a dialog"
+    with watched_page(browser, server.url, timeout_ms=SLOW) as out:
+        yield out
 
 
 def cluster_of(page: Any, photo: str) -> Any:

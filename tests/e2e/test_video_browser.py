@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from browser_pages import Seen, watched_page
 from facewise.detectors.yunet import YunetDetector
 from facewise.video import synthetic as sy
 
@@ -73,31 +73,10 @@ def enrolled(server: Any, lfw: Path) -> str:
     return PERSON
 
 
-@dataclass
-class Seen:
-    page: Any
-    errors: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-
-
 @pytest.fixture
 def seen(browser: Any, server: Any) -> Iterator[Seen]:
-    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(SLOW)
-    out = Seen(page)
-
-    def on_dialog(d: Any) -> None:
-        out.dialogs.append(d.message)
-        d.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", lambda e: out.errors.append(str(e)))
-    page.goto("/")
-    yield out
-    context.close()
-    assert out.errors == [], "script errors in the page"
-    assert out.dialogs == [], "the page opened a dialog"
+    with watched_page(browser, server.url, timeout_ms=SLOW) as out:
+        yield out
 
 
 def test_video_timeline_and_blurred_photo(
