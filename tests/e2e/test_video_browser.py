@@ -112,7 +112,7 @@ def test_video_timeline_and_blurred_photo(
     }
 
     # blur a photo, keyboard only from the file field: Tab to the method, choose, Tab, Enter
-    section.get_by_label("Photo", exact=True).set_input_files(str(photo(lfw, STRANGER, 2)))
+    section.get_by_label("Photo to blur", exact=True).set_input_files(str(photo(lfw, STRANGER, 2)))
     page.locator("#blur-method").focus()
     page.keyboard.press("ArrowDown")  # "Blur"
     page.keyboard.press("Tab")
