@@ -228,3 +228,72 @@ def test_the_cluster_command_prints_the_collection_and_reports_bad_files(
     again = _cli(str(photos), "--collection", coll, "--json")
     assert again.returncode == 0
     assert json.loads(again.stdout)["clusters"][0]["name"] == "Someone"
+
+    first = json.loads(again.stdout)["clusters"][0]
+    part = [str(f["face"]) for f in first["faces"][:2]]
+    split = _cli("split", cid, *part, "--collection", coll, "--json")
+    assert split.returncode == 0, split.stderr
+    asked = _cli("suggest", "--collection", coll)
+    assert asked.returncode == 0, asked.stderr
+    assert f"facewise cluster answer {cid} yes|no --other" in asked.stdout.splitlines()[0]
+    queue = json.loads(_cli("suggest", "--collection", coll, "--json").stdout)["queue"]
+    assert queue and all(q["cluster"] == int(cid) for q in queue), "only a named cluster gains"
+    q = queue[0]
+    assert q["other"] is not None and q["size"] == 2, "the split-off part, asked back first"
+    no = _cli("answer", cid, "no", "--other", str(q["other"]), "--collection", coll, "--json")
+    assert no.returncode == 0, no.stderr
+    later = json.loads(_cli("suggest", "--collection", coll, "--json").stdout)["queue"]
+    assert q["other"] not in {x["other"] for x in later}
+    both = _cli("answer", cid, "yes", "--face", "1", "--other", "2", "--collection", coll)
+    assert both.returncode == 2 and "Traceback" not in both.stderr
+
+
+def test_the_question_queue_asks_what_helps_most_and_a_no_stays_a_no(
+    photos: Path, engine: Any, tmp_path: Path
+) -> None:
+    with Collection(tmp_path / "c", engine) as coll:
+        coll.add_paths(sorted(str(p) for p in photos.iterdir()))
+        assert coll.suggest()["queue"] == [], "nothing is named yet: no answer gains a name"
+        for c in coll.summary()["clusters"]:
+            coll.name(c["id"], _person(c["faces"][0]["path"]).replace("_", " "), actor="t")
+        summary = coll.summary()
+        person = {f["face"]: _person(f["path"]) for c in summary["clusters"] for f in c["faces"]}
+        person |= {f["face"]: _person(f["path"]) for f in summary["unclustered"]}
+        brody = next(c for c in summary["clusters"] if c["name"] == "Adrien Brody")
+        part = coll.split(brody["id"], [f["face"] for f in brody["faces"][:2]], actor="t")
+        queue = coll.suggest()["queue"]
+        head = queue[0]
+        assert (head["cluster"], head["other"], head["size"]) == (brody["id"], part, 2)
+        assert head["confidence"] > 0.9 and head["gain"] == max(q["gain"] for q in queue)
+        for q in queue:  # right names are believed, strangers are not
+            if q["face"] is not None:
+                same = person[q["face"]].replace("_", " ") == q["name"]
+                assert (q["confidence"] > 0.5) == same, q
+            assert q["gain"] >= 0.01, "a question whose answer is 99% sure is not asked"
+
+        coll.answer(brody["id"], False, other=part, actor="t")
+        assert not [q for q in coll.suggest()["queue"] if q["other"] == part]
+        coll.recluster(actor="t")
+        after = {f["face"]: c["id"] for c in coll.summary()["clusters"] for f in c["faces"]}
+        assert {after[f["face"]] for f in brody["faces"][:2]} == {part}, "a no stays a no"
+
+        everything = coll.suggest(limit=1000, min_gain=0.0)["queue"]
+        stranger = next(q for q in everything if q["member"] is False)
+        coll.answer(stranger["cluster"], False, face=stranger["face"], actor="t")
+        everything = coll.suggest(limit=1000, min_gain=0.0)["queue"]
+        assert (stranger["face"], stranger["cluster"]) not in {
+            (q["face"], q["cluster"]) for q in everything
+        }
+        member = next(q for q in everything if q["member"])
+        coll.answer(member["cluster"], True, face=member["face"], actor="t")
+        everything = coll.suggest(limit=1000, min_gain=0.0)["queue"]
+        assert member["face"] not in {q["face"] for q in everything}
+        coll.answer(brody["id"], True, other=part, actor="t")  # the user changed their mind
+        sizes = {c["id"]: c["size"] for c in coll.summary()["clusters"]}
+        assert part not in sizes and sizes[brody["id"]] == brody["size"]
+        with pytest.raises(InvalidInput):
+            coll.answer(brody["id"], True, face=member["face"], other=part, actor="t")
+        with pytest.raises(NotFound):
+            coll.answer(10_000, True, face=member["face"], actor="t")
+        actions = [d["action"] for d in coll.decisions()]
+    assert actions[-5:] == ["apart", "recluster", "not_in", "confirm", "merge"]

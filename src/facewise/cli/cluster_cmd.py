@@ -183,6 +183,65 @@ def move_cmd(coll: Any, face: int, cluster_id: int) -> None:
     coll.move(face, cluster_id, actor=ACTOR)
 
 
+@_decision(
+    "apart",
+    "No, cluster B is not the person of cluster A: keep them apart for good.",
+    _id("a"),
+    _id("b"),
+)
+def apart_cmd(coll: Any, a: int, b: int) -> None:
+    coll.keep_apart(a, b, actor=ACTOR)
+
+
+@cluster.command("answer")
+@click.argument("cluster_id", type=int)
+@click.argument("reply", type=click.Choice(["yes", "no"]))
+@click.option("--face", type=int, default=None, help="The face asked about.")
+@click.option("--other", type=int, default=None, help="The cluster asked about.")
+@collection_option
+@json_option
+@handle_errors
+def answer(
+    cluster_id: int,
+    reply: str,
+    face: int | None,
+    other: int | None,
+    folder: str,
+    as_json: bool,
+) -> None:
+    """Answer a question of `facewise cluster suggest`: is FACE (or cluster OTHER) the person of
+    cluster CLUSTER_ID? yes puts it there (or merges); no keeps it out for good."""
+    with open_collection(folder) as coll:
+        coll.answer(cluster_id, reply == "yes", face=face, other=other, actor=ACTOR)
+        _show(coll.summary(), as_json)
+
+
+@cluster.command("suggest")
+@collection_option
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@json_option
+@handle_errors
+def suggest_cmd(folder: str, limit: int, as_json: bool) -> None:
+    """Merge proposals and yes/no questions about faces, most useful first: each answer names
+    the most faces it can. Answer with `facewise cluster answer`."""
+    with open_collection(folder) as coll:
+        found = coll.suggest(limit=limit)
+    if as_json:
+        emit_json(found)
+        return
+    for q in found["queue"]:
+        about = f"cluster {q['other']} ({q['size']} faces)" if q["other"] else f"face {q['face']}"
+        flag = f"--other {q['other']}" if q["other"] else f"--face {q['face']}"
+        click.echo(
+            printable(
+                f"is {about} {q['name']}? {q['confidence']:.0%} yes -> "
+                f"facewise cluster answer {q['cluster']} yes|no {flag}"
+            )
+        )
+    if not found["queue"]:
+        click.echo("no questions: name a cluster first, or every answer is already sure")
+
+
 @_decision("recluster", "Cluster every face again, keeping your decisions.")
 def recluster_cmd(coll: Any) -> None:
     coll.recluster(actor=ACTOR)

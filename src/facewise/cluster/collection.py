@@ -427,6 +427,131 @@ class Collection:
             self.records.drop_empty_clusters(db)
             self.records.decide(db, actor, "move", face=face_id, cluster=cluster_id)
 
+    def keep_apart(self, cluster_id: int, other: int, *, actor: str) -> None:
+        """No, cluster ``other`` is not the person of cluster ``cluster_id``: each face of
+        ``other`` is rejected from ``cluster_id``, so neither the queue nor a re-run joins them."""
+        if cluster_id == other:
+            raise InvalidInput("a cluster is always its own person")
+        self._cluster(cluster_id)
+        self._cluster(other)
+        faces = [f.id for f in self.records.faces("f.cluster_id = ?", (other,))]
+        with self.records.write() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO rejections(face_id, cluster_id) VALUES(?, ?)",
+                [(f, cluster_id) for f in faces],
+            )
+            self.records.decide(db, actor, "apart", cluster=cluster_id, other=other)
+
+    def answer(
+        self,
+        cluster_id: int,
+        yes: bool,
+        *,
+        face: int | None = None,
+        other: int | None = None,
+        actor: str,
+    ) -> None:
+        """Answer one question of the queue (:meth:`suggest`): is ``face`` (or every face of
+        cluster ``other``) the person of cluster ``cluster_id``? The question means the same
+        whatever happened since it was asked: "yes" puts the face there (or confirms it when it
+        is there already) or merges ``other`` in; "no" takes the face out (or, when it is
+        elsewhere, keeps it from ever going there) or keeps the two clusters apart."""
+        if (face is None) == (other is None):
+            raise InvalidInput("answer about a face or about another cluster, not both")
+        self._cluster(cluster_id)
+        if other is not None:
+            if yes:
+                self.merge(cluster_id, other, actor=actor)
+            else:
+                self.keep_apart(cluster_id, other, actor=actor)
+            return
+        assert face is not None
+        found = self._face(face)
+        if yes:
+            if found.cluster_id == cluster_id:
+                self.confirm(face, actor=actor)
+            else:
+                self.move(face, cluster_id, actor=actor)
+        elif found.cluster_id == cluster_id:
+            self.reject(face, actor=actor)
+        else:
+            with self.records.write() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO rejections(face_id, cluster_id) VALUES(?, ?)",
+                    (face, cluster_id),
+                )
+                self.records.decide(db, actor, "not_in", face=face, cluster=cluster_id)
+
+    def suggest(self, *, limit: int = 20, min_gain: float = 0.01) -> dict[str, Any]:
+        """What to ask next, most useful first: ``{"queue": [...], "merges": M, "questions":
+        Q}``. Each item asks whether a face (``"face"``) or a whole unnamed cluster
+        (``"other"``) is the person of named cluster ``"cluster"``, with ``confidence`` (the
+        probability of "yes", see :mod:`facewise.cluster.suggest`) and ``gain`` (faces expected
+        to get their right name from the answer); :meth:`answer` takes the reply. Faces the user
+        confirmed or moved are never asked about again, and nothing a "no" ruled out comes
+        back. Questions whose answer is all but sure (a gain under ``min_gain``) are not
+        asked."""
+        from facewise.cluster.suggest import MergeProposal, suggest
+
+        state = self._state()
+        rows = {c.id: c for c in self.records.clusters()}
+        named = [cid for cid, c in rows.items() if c.name]
+        where = {int(f): i for i, f in enumerate(state.ids.tolist())}
+        sure = {
+            int(d["face"])
+            for d in self.records.decisions()
+            if d["action"] in ("confirm", "move") and "face" in d
+        }
+        found = suggest(
+            state.vectors,
+            state.labels,
+            fmr=self.fmr(),
+            named=named,
+            confirmed=[where[f] for f in sure if f in where],
+            cannot_link=state.cannot_link(),
+            limit=max(0, limit),
+            min_gain=min_gain,
+        )
+        quality = dict(self.records.rows("SELECT id, quality FROM faces"))
+        covers: dict[int, int] = {}
+        for i, cid in enumerate(state.labels.tolist()):
+            fid = int(state.ids[i])
+            best = covers.get(cid)
+            if cid >= 0 and (best is None or quality[fid] > quality[best]):
+                covers[cid] = fid
+        queue: list[dict[str, Any]] = []
+        for item in found.queue:
+            if isinstance(item, MergeProposal):
+                cluster = item.a
+                asked: dict[str, Any] = {
+                    "face": None,
+                    "member": None,
+                    "other": item.b,
+                    "other_cover": covers.get(item.b),
+                    "size": item.size,
+                }
+            else:
+                cluster = item.cluster
+                asked = {
+                    "face": int(state.ids[item.face]),
+                    "member": item.member,
+                    "other": None,
+                    "other_cover": None,
+                    "size": 1,
+                }
+            queue.append(
+                {
+                    "cluster": cluster,
+                    "name": rows[cluster].name if cluster in rows else None,
+                    "cover": covers.get(cluster),
+                    **asked,
+                    "score": round(float(item.score), 4),
+                    "confidence": round(float(item.confidence), 4),
+                    "gain": round(float(item.gain), 4),
+                }
+            )
+        return {"queue": queue, "merges": len(found.merges), "questions": len(found.questions)}
+
     # --- into the gallery ---------------------------------------------------------------------
 
     def enrol(
