@@ -308,6 +308,52 @@ def test_enrol_a_named_cluster_into_the_gallery(
     assert next(c for c in shown["clusters"] if c["id"] == powell)["person"] == "Powell"
 
 
+def test_the_question_queue_over_rest(capi: Api, album: dict[str, Any]) -> None:
+    name = _copy(capi, "ask")
+    url = f"/v1/collections/{name}"
+    empty = capi.call("GET", f"{url}/questions", who="read")
+    assert empty.status_code == 200 and empty.json()["queue"] == []  # nothing named yet
+    powell = _cluster_of(album, "Colin_Powell")
+    capi.call("POST", f"{url}/clusters/{powell}/name", json={"name": "Powell"}, who="enrol")
+    faces = [f["face"] for f in next(c for c in album["clusters"] if c["id"] == powell)["faces"]]
+    # split one face off, then take it out of its new cluster: unclustered, never rejected
+    # from Powell's
+    capi.call("POST", f"{url}/clusters/{powell}/split", json={"faces": faces[:1]})
+    capi.call("POST", f"{url}/faces/{faces[0]}/reject", who="enrol")
+
+    queue = capi.call("GET", f"{url}/questions?limit=5", who="read").json()["queue"]
+    asked = next(q for q in queue if q["face"] == faces[0])
+    assert asked["cluster"] == powell and asked["name"] == "Powell"
+    assert asked["member"] is False and asked["confidence"] > 0.5, "his own face, asked back"
+    assert len(queue) <= 5 and queue == sorted(queue, key=lambda q: -q["gain"])
+
+    body = {"cluster": powell, "face": faces[0], "answer": "no"}
+    denied = capi.call("POST", f"{url}/questions/answer", json=body, who="read")
+    assert denied.status_code == 403
+    shown = capi.call("POST", f"{url}/questions/answer", json=body, who="enrol")
+    assert shown.status_code == 200, shown.text
+    assert faces[0] in {f["face"] for f in shown.json()["unclustered"]}
+    later = capi.call("GET", f"{url}/questions?limit=200", who="read").json()["queue"]
+    assert faces[0] not in {q["face"] for q in later if q["cluster"] == powell}
+    yes = capi.call("POST", f"{url}/questions/answer", json={**body, "answer": "yes"})
+    members = next(c for c in yes.json()["clusters"] if c["id"] == powell)["faces"]
+    assert faces[0] in {f["face"] for f in members}, "a yes puts the face there"
+
+    for bad, status in (
+        ({"cluster": powell, "answer": "yes"}, 400),  # neither a face nor a cluster
+        ({"cluster": powell, "face": faces[0], "other": powell, "answer": "no"}, 400),
+        ({"cluster": powell, "face": faces[0], "answer": "maybe"}, 422),
+        ({"cluster": 999999, "face": faces[0], "answer": "no"}, 404),
+        ({"cluster": powell, "face": 999999, "answer": "no"}, 404),
+    ):
+        response = capi.call("POST", f"{url}/questions/answer", json=bad, who="enrol")
+        assert response.status_code == status, (bad, response.text)
+    assert capi.call("GET", f"{url}/questions?limit=0", who="read").status_code == 422
+    assert capi.call("GET", "/v1/collections/nobody-here/questions").status_code == 404
+    actions = [d["action"] for d in capi.call("GET", f"{url}/decisions").json()["decisions"]]
+    assert actions[-2:] == ["not_in", "move"]
+
+
 def test_every_collection_route_is_documented(capi: Api) -> None:
     paths = capi.call("GET", "/openapi.json", who=None).json()["paths"]
     expected = {
@@ -324,6 +370,8 @@ def test_every_collection_route_is_documented(capi: Api) -> None:
         "/v1/collections/{name}/faces/{face}/move": {"post"},
         "/v1/collections/{name}/recluster": {"post"},
         "/v1/collections/{name}/decisions": {"get"},
+        "/v1/collections/{name}/questions": {"get"},
+        "/v1/collections/{name}/questions/answer": {"post"},
     }
     for path, methods in expected.items():
         assert path in paths, path

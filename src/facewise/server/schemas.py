@@ -394,6 +394,41 @@ class MoveBody(_Strict):
     cluster: RowId = Field(description="The cluster the face goes into.")
 
 
+class AnswerBody(_Strict):
+    """The answer to one question of the queue: is ``face`` (or cluster ``other``; give one)
+    the person of cluster ``cluster``?"""
+
+    cluster: RowId = Field(description="The named cluster asked about.")
+    face: RowId | None = Field(default=None, description="The face asked about.")
+    other: RowId | None = Field(default=None, description="The cluster asked about.")
+    answer: Literal["yes", "no"] = Field(
+        description="yes: the face goes there (or the clusters merge); no: never there."
+    )
+
+
+class QuestionOut(_Strict):
+    cluster: int = Field(description="The named cluster asked about.")
+    name: str | None
+    cover: int | None = Field(description="Its best-quality face.")
+    face: int | None = Field(description="The face asked about (null for a merge proposal).")
+    member: bool | None = Field(
+        description="The face is in that cluster now (a no takes it out); null for a merge."
+    )
+    other: int | None = Field(description="The unnamed cluster proposed for a merge.")
+    other_cover: int | None
+    size: int = Field(description="Faces named by a yes.")
+    score: float
+    confidence: float = Field(description="The probability that the answer is yes.")
+    gain: float = Field(description="Faces expected to get their right name from the answer.")
+
+
+class QuestionsOut(_Strict):
+    name: str
+    queue: list[QuestionOut] = Field(description="Most useful first.")
+    merges: int = Field(description="Merge proposals in all.")
+    questions: int = Field(description="Questions about single faces in all.")
+
+
 class EnrolClusterBody(_Strict):
     consent: Consent
     expires_at: ExpiresAt | None = None

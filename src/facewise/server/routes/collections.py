@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
 from facewise.cluster.collection import Collection
@@ -26,6 +26,7 @@ from facewise.errors import InvalidInput, NotFound
 from facewise.files import private_file
 from facewise.server.routes import AUTH, IMAGE, errors
 from facewise.server.schemas import (
+    AnswerBody,
     CollectionOut,
     CollectionsOut,
     DecisionsOut,
@@ -36,6 +37,7 @@ from facewise.server.schemas import (
     NameClusterBody,
     PhotosBody,
     PhotosOut,
+    QuestionsOut,
     SplitBody,
     SplitOut,
 )
@@ -239,6 +241,43 @@ def move_face(
     """Put a face into a cluster (pinned), lifting an earlier rejection from that cluster."""
     with _open(svc, name) as coll:
         coll.move(face, change.cluster, actor=actor(key))
+        return _summary(name, coll)
+
+
+@router.get(
+    "/{name}/questions",
+    response_model=QuestionsOut,
+    responses=errors(*AUTH, 400, 404, 422, why=_WHY),
+)
+def questions(
+    key: ReadKey,
+    svc: Svc,
+    name: CollectionName,
+    limit: Annotated[int, Query(ge=1, le=200, description="Questions to return.")] = 20,
+) -> dict[str, Any]:
+    """What to ask next, most useful first: merge proposals (is unnamed cluster ``other`` the
+    person of named cluster ``cluster``?) and yes/no questions about single faces, each with
+    the probability of "yes" and the faces its answer is expected to name. Empty until a
+    cluster is named; questions whose answer is all but sure are not asked."""
+    with _open(svc, name) as coll:
+        return {"name": name, **coll.suggest(limit=limit)}
+
+
+@router.post("/{name}/questions/answer", response_model=CollectionOut, responses=DECISION)
+def answer_question(
+    key: EnrolKey, svc: Svc, name: CollectionName, change: AnswerBody
+) -> dict[str, Any]:
+    """Answer one question: "yes" puts the face into the cluster (or confirms it there) or
+    merges ``other`` into it; "no" takes the face out, or keeps it (or ``other``) from ever
+    going there. A "no" survives every later run."""
+    with _open(svc, name) as coll:
+        coll.answer(
+            change.cluster,
+            change.answer == "yes",
+            face=change.face,
+            other=change.other,
+            actor=actor(key),
+        )
         return _summary(name, coll)
 
 
