@@ -1,8 +1,8 @@
 """The "People in this collection" view, end to end: headless Chromium drives GET / of a real
 ``facewise serve`` (conftest.py) with ten real LFW photos: three of Colin Powell, three of Tony
 Blair and four people seen once. Upload, groups with their thumbnails, naming (by mouse and by
-keyboard only), a hostile name shown as text, taking a face out and putting it back, merging, a
-reload, 360 px."""
+keyboard only), a hostile name shown as text, taking a face out and putting it back, merging, the
+yes/no queue (skip, yes by keyboard, no), a reload, 360 px."""
 
 from __future__ import annotations
 
@@ -64,6 +64,30 @@ def thumbnails_loaded(page: Any) -> None:
         }""",
         timeout=SLOW,
     )
+
+
+def _call(server: Any, method: str, path: str, body: Any = None) -> Any:
+    """The API of the server the page talks to, with the same key."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        server.url.rstrip("/") + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {server.key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _faces_of(summary: Any, person: str) -> set[int]:
+    return {
+        f["face"]
+        for c in summary["clusters"]
+        for f in c["faces"]
+        if Path(f["path"]).name.startswith(person + "_")
+    }
 
 
 def focused(page: Any) -> str:
@@ -175,6 +199,60 @@ def test_people_in_a_collection(seen: Seen, server: Any, album: list[Path]) -> N
         cluster_of(page, "Colin_Powell_0001.jpg").locator("input.merge-pick").check()
         merge.click()
         expect(status).to_contain_text("Merged", timeout=SLOW)
+
+    # the yes/no queue: two of Powell's faces split off (over the API) come back as the first
+    # question; Skip, then Yes by keyboard merges them back; split again, No keeps them apart
+    def split_powell() -> None:
+        shown = _call(server, "GET", "/v1/collections/album")
+        named = next(c for c in shown["clusters"] if c["name"] == "Colin Powell")
+        part = [f["face"] for f in named["faces"] if "Colin_Powell_0001" not in f["path"]]
+        part = [f for f in part if f in _faces_of(shown, "Colin_Powell")][:2]
+        assert len(part) == 2, named
+        _call(
+            server, "POST", f"/v1/collections/album/clusters/{named['id']}/split", {"faces": part}
+        )
+        section.get_by_role("button", name="Open collection").click()
+        expect(status).to_contain_text("Showing collection album", timeout=SLOW)
+
+    question = page.locator("#question-text")
+    split_powell()
+    expect(question).to_contain_text("Are these 2 faces Colin Powell?", timeout=SLOW)
+    expect(page.locator("#collection-questions img.cover")).to_have_count(2)
+    if SCREENSHOTS:
+        for width in (1280, 360):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_function(
+                "() => Array.from(document.querySelectorAll('#collection-questions img'))"
+                ".every((i) => i.complete && i.naturalWidth > 0)",
+                timeout=SLOW,
+            )
+            page.locator("#collection-questions").screenshot(
+                path=str(SCREENSHOTS / f"collection-question-{width}.png")
+            )
+        page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_role("button", name="Skip this question").click()
+    expect(page.locator("#collection-questions")).not_to_contain_text("these 2 faces")
+    section.get_by_role("button", name="Open collection").click()
+    expect(question).to_contain_text("Are these 2 faces Colin Powell?", timeout=SLOW)
+    page.locator("#question-skip").focus()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    expect(page.locator("#question-yes")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(status).to_contain_text("Yes: these 2 faces are Colin Powell now.", timeout=SLOW)
+    powell = cluster_of(page, "Colin_Powell_0001.jpg")
+    expect(powell.locator(".face-source", has_text="Colin_Powell")).to_have_count(3)
+    split_powell()
+    expect(question).to_contain_text("Are these 2 faces Colin Powell?", timeout=SLOW)
+    no = page.locator("#question-no")
+    expect(no).to_have_accessible_name("No — not Colin Powell")
+    expect(page.locator("#question-yes")).to_have_accessible_name(
+        "Yes — these 2 faces are Colin Powell"
+    )
+    no.click()
+    expect(status).to_contain_text("No: these 2 faces will not be put", timeout=SLOW)
+    expect(page.locator("#collection-questions")).not_to_contain_text("these 2 faces")
+    expect(cluster_of(page, "Colin_Powell_0002.jpg").locator("h3")).not_to_have_text("Colin Powell")
 
     if SCREENSHOTS:
         for width in (1280, 360):

@@ -836,6 +836,91 @@
       });
   }
 
+  // The yes/no queue: one question at a time, the most useful first.
+  let questions = []; // the queue of the collection shown
+  let questionAt = 0; // the question on screen (Skip moves on)
+  let focusQuestion = false; // after an answer: focus the next question once it is shown
+  let questionsAsked = 0; // a newer load wins over an older one
+
+  async function loadQuestions(name) {
+    const ticket = ++questionsAsked;
+    let data;
+    try {
+      data = await api(`${collectionPath(name)}/questions?limit=20`);
+    } catch (error) {
+      if (ticket !== questionsAsked || name !== collection) return;
+      const box = $("collection-questions");
+      if (box) box.replaceChildren(el("p", { class: "hint" }, "Questions could not be loaded."));
+      return;
+    }
+    if (ticket !== questionsAsked || name !== collection) return;
+    questions = Array.isArray(data.queue) ? data.queue : [];
+    questionAt = 0;
+    renderQuestion();
+  }
+
+  function renderQuestion() {
+    const box = $("collection-questions");
+    if (!box) return;
+    const heading = el("h3", { id: "questions-heading", tabindex: "-1" }, "Is this the same person?");
+    const q = questions[questionAt];
+    if (!q) {
+      box.replaceChildren(heading, el("p", { class: "hint", id: "questions-none" },
+        questions.length ? "No more questions for now." :
+          "No questions: name a group first, or every answer is already sure."));
+      if (focusQuestion) heading.focus();
+      focusQuestion = false;
+      return;
+    }
+    const person = q.name ? String(q.name) : `Unnamed person ${q.cluster}`;
+    const merge = q.other !== null && q.other !== undefined;
+    const size = Number(q.size) || 1;
+    const about = merge ? `these ${plural(size, "face", "faces")}` : "this face";
+    const shown = merge ? q.other_cover : q.face;
+    const sure = Number(q.confidence) * 100;
+    const left = questions.length - questionAt;
+    const yes = el("button", { type: "button", id: "question-yes" }, "Yes",
+      srOnly(` — ${about} ${size === 1 ? "is" : "are"} ${person}`));
+    const no = el("button", { type: "button", id: "question-no", class: "secondary" }, "No",
+      srOnly(` — not ${person}`));
+    const skip = el("button", { type: "button", id: "question-skip", class: "secondary" },
+      "Skip", srOnly(" this question"));
+    const reply = (button, answer) => {
+      const body = { cluster: q.cluster, answer };
+      if (merge) body.other = q.other; else body.face = q.face;
+      focusQuestion = true;
+      decide(button, "questions/answer", body, "Saving your answer…", () => {
+        setStatus("collection-status", answer === "yes"
+          ? `Yes: ${about} ${size === 1 ? "is" : "are"} ${person} now.`
+          : `No: ${about} will not be put with ${person}.`);
+      });
+    };
+    yes.addEventListener("click", () => reply(yes, "yes"));
+    no.addEventListener("click", () => reply(no, "no"));
+    skip.addEventListener("click", () => {
+      questionAt += 1;
+      focusQuestion = true;
+      renderQuestion();
+    });
+    box.replaceChildren(heading,
+      el("p", { class: "hint" }, `${plural(left, "question", "questions")} left; ` +
+        "each answer names as many faces as it can."),
+      el("div", { class: "question-faces" },
+        el("figure", null,
+          shown ? faceImage(shown, merge ? `A face of the ${plural(size, "face", "faces")} asked about`
+            : "The face asked about", "cover") : "",
+          el("figcaption", null, merge ? `${plural(size, "face", "faces")}` : "This face")),
+        el("figure", null,
+          q.cover ? faceImage(q.cover, `Cover face of ${person}`, "cover") : "",
+          el("figcaption", null, person))),
+      el("p", { id: "question-text" },
+        `${size === 1 ? "Is" : "Are"} ${about} ${person}? ` +
+        `facewise puts the chance of yes at ${sure > 99 ? "over 99" : sure < 1 ? "under 1" : Math.round(sure)}%.`),
+      el("div", { class: "buttons" }, yes, no, skip));
+    if (focusQuestion) yes.focus();
+    focusQuestion = false;
+  }
+
   function showCollection(name, data) {
     if (name !== collection) forgetThumbnails();
     collection = name;
@@ -847,7 +932,9 @@
     const heading = el("h3", { id: "collection-shown", tabindex: "-1" }, `Collection ${name}`);
     const parts = [heading,
       el("p", null, `${plural(clusters.length, "person", "people")} seen more than once; ` +
-        `${plural(alone.length, "face", "faces")} apart.`)];
+        `${plural(alone.length, "face", "faces")} apart.`),
+      el("section", { id: "collection-questions", class: "questions",
+        "aria-labelledby": "questions-heading" })];
     if (clusters.length) {
       const merge = el("button", { type: "button", class: "secondary", id: "collection-merge" },
         "Merge the two selected");
@@ -865,6 +952,7 @@
     }
     if (!clusters.length && !alone.length) parts.push(el("p", null, "No faces yet: add photos."));
     out.replaceChildren(...parts);
+    loadQuestions(name);
   }
 
   function openCollection(name, button, focus) {
