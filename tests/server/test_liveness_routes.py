@@ -104,3 +104,21 @@ def test_enrolment_refuses_an_attack_and_identify_reports_liveness(
     assert {k: v for k, v in found["photo"].items() if k not in ("person", "score")} == cli[
         "faces"
     ][0]
+
+
+def test_verify_reports_the_liveness_of_both_faces(
+    api: Api, frames: dict[tuple[str, str], list[Path]]
+) -> None:
+    live, photo = frames[("live", "0015")][5], frames[("spoof", "0015")][15]  # as above
+    files = [*upload(live, "image_a"), *upload(photo, "image_b")]
+    plain = api.call("POST", "/v1/verify", who="read", files=files)
+    assert plain.status_code == 200 and "liveness" not in plain.json()["face_a"]
+    judged = api.call("POST", "/v1/verify?liveness=true", who="read", files=files)
+    assert judged.status_code == 200, judged.text
+    out = judged.json()
+    assert out["face_a"]["liveness"]["live"] is True
+    assert out["face_b"]["liveness"]["live"] is False, "a printed photo is an attack"
+    assert out["score"] == plain.json()["score"], "the comparison itself is unchanged"
+    (cli,) = cli_lines(api.home, "verify", str(live), str(photo), "--liveness")
+    assert cli["face_a"]["liveness"] == out["face_a"]["liveness"]
+    assert cli["face_b"]["liveness"] == out["face_b"]["liveness"]

@@ -133,13 +133,10 @@ def verify(
     verification = engine.verify(image_a, image_b, operating_point=operating_point)
     result = verification_dict(verification)
     if with_liveness:
-        from facewise.liveness import check
+        from facewise.liveness import check_pair
 
-        for key, path, face in (
-            ("face_a", image_a, verification.face_a),
-            ("face_b", image_b, verification.face_b),
-        ):
-            judged = check(engine.load_image(path), [face.detection])[0]
+        pair = check_pair(engine, image_a, image_b, verification)
+        for key, judged in zip(("face_a", "face_b"), pair, strict=True):
             result[key]["liveness"] = liveness_field(judged)
     if as_json:
         emit_json(result)

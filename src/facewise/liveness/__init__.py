@@ -49,6 +49,15 @@ def check(
     ]
 
 
+def check_pair(engine: Any, image_a: Any, image_b: Any, verification: Any) -> list[Liveness]:
+    """The liveness of the two faces a verification compared (``face_a`` in ``image_a``,
+    ``face_b`` in ``image_b``; images as ``Engine.load_image`` takes them)."""
+    return [
+        check(engine.load_image(image), [face.detection])[0]
+        for image, face in ((image_a, verification.face_a), (image_b, verification.face_b))
+    ]
+
+
 class LivenessAnalyzer:
     """The analyzer form (``facewise analyze --what liveness``): ``{"liveness": {"live",
     "score", "threshold"}}`` for one face."""

@@ -216,6 +216,14 @@ class EmbedOut(_Strict):
     space: dict[str, Any]
 
 
+class VerifiedFaceOut(DetectionOut):
+    liveness: LivenessFieldOut | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="With ?liveness=true only: the face's liveness verdict.",
+    )
+
+
 class VerifyOut(_Open):
     verified: bool
     score: float
@@ -226,8 +234,8 @@ class VerifyOut(_Open):
     )
     metric: str
     model: str
-    face_a: DetectionOut
-    face_b: DetectionOut
+    face_a: VerifiedFaceOut
+    face_b: VerifiedFaceOut
 
 
 class CandidateOut(_Strict):

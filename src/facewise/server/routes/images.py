@@ -78,12 +78,23 @@ def verify(
         Literal["fmr", "accuracy"],
         Query(description="fmr: false-match rate 1e-3 on LFW; accuracy: best LFW accuracy."),
     ] = "fmr",
+    liveness: Annotated[
+        bool, Query(description="Add each face's liveness verdict (the bundled passive model).")
+    ] = False,
 ) -> dict[str, Any]:
-    """Are the largest faces of ``image_a`` and ``image_b`` the same person?"""
-    result = svc.engine.verify(
-        parsed.one("image_a").data, parsed.one("image_b").data, operating_point=threshold_at
-    )
-    return verification_dict(result)
+    """Are the largest faces of ``image_a`` and ``image_b`` the same person? With
+    ``liveness=true`` each face also gets a ``liveness`` field (``live``, ``score``,
+    ``threshold``), as ``facewise verify --liveness``: a verdict, never an error."""
+    a, b = parsed.one("image_a").data, parsed.one("image_b").data
+    result = svc.engine.verify(a, b, operating_point=threshold_at)
+    out = verification_dict(result)
+    if liveness:
+        from facewise.liveness import check_pair
+
+        pair = check_pair(svc.engine, a, b, result)
+        for side, judged in zip(("face_a", "face_b"), pair, strict=True):
+            out[side]["liveness"] = liveness_field(judged)
+    return out
 
 
 @router.post(
