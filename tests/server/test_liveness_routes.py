@@ -122,3 +122,58 @@ def test_verify_reports_the_liveness_of_both_faces(
     (cli,) = cli_lines(api.home, "verify", str(live), str(photo), "--liveness")
     assert cli["face_a"]["liveness"] == out["face_a"]["liveness"]
     assert cli["face_b"]["liveness"] == out["face_b"]["liveness"]
+
+
+def test_the_camera_challenge_is_decided_by_the_server(
+    api: Api, frames: dict[tuple[str, str], list[Path]]
+) -> None:
+    started = api.call("POST", "/v1/challenge", who="read")
+    assert started.status_code == 201, started.text
+    first = started.json()
+    assert sorted(first["steps"]) == ["blink", "turn"] and first["step"] == first["steps"][0]
+    assert (first["state"], first["frames"], first["live"]) == ("pending", 0, False)
+    url = f"/v1/challenge/{first['id']}/frame"
+
+    # a real face in a real sequence moves a little: never "frozen"
+    lives = frames[("live", "0015")]
+    for path in lives[:8]:
+        step = api.call("POST", url, who="read", files=upload(path, "image")).json()
+    assert step["frames"] == 8 and step["faces"] == 8
+    assert step["reason"] != "frozen" and step["state"] != "passed", step
+
+    # the same frame again and again (a photo held up, or a replay): frozen, with the fallback
+    replay = api.call("POST", "/v1/challenge", who="read").json()
+    url = f"/v1/challenge/{replay['id']}/frame"
+    for _ in range(6):
+        out = api.call("POST", url, who="read", files=upload(lives[0], "image")).json()
+    assert (out["state"], out["reason"], out["live"]) == ("failed", "frozen", False)
+    assert "did not move" in out["message"] and "another way" in out["message"]
+    after = api.call("POST", url, who="read", files=upload(lives[1], "image")).json()
+    assert (after["state"], after["reason"]) == ("failed", "frozen"), "a decision is final"
+
+    # not an image: 415 and nothing counted; another key's or an unknown challenge: 404
+    mine = api.call("POST", "/v1/challenge", who="enrol").json()
+    url = f"/v1/challenge/{mine['id']}/frame"
+    junk = [("image", ("x.jpg", b"not an image", "image/jpeg"))]
+    assert api.call("POST", url, who="enrol", files=junk).status_code == 415
+    other = api.call("POST", url, who="read", files=upload(lives[0], "image"))
+    assert other.status_code == 404
+    unknown = api.call("POST", "/v1/challenge/nope/frame", files=upload(lives[0], "image"))
+    assert unknown.status_code == 404
+    counted = api.call("POST", url, who="enrol", files=upload(lives[0], "image")).json()
+    assert counted["frames"] == 1
+    assert api.call("POST", "/v1/challenge", json={"timeout_s": 1}).status_code == 422
+    assert api.call("POST", "/v1/challenge", who=None).status_code == 401
+
+    # the server's clock: a frame after the timeout fails the challenge
+    challenges = api.client.app.state.services.challenges
+    short = api.call("POST", "/v1/challenge", who="read", json={"timeout_s": 3}).json()
+    url = f"/v1/challenge/{short['id']}/frame"
+    api.call("POST", url, who="read", files=upload(lives[0], "image"))
+    real = challenges.clock
+    challenges.clock = lambda: real() + 4.0
+    try:
+        late = api.call("POST", url, who="read", files=upload(lives[1], "image")).json()
+    finally:
+        challenges.clock = real
+    assert (late["state"], late["reason"]) == ("failed", "timeout"), late

@@ -19,6 +19,7 @@ from facewise.cli.common import (
     run_per_input,
 )
 from facewise.errors import InvalidInput
+from facewise.liveness.challenge import FALLBACK, MESSAGES
 from facewise.liveness.model import OnnxOptions, OnnxPadModel, PadModel
 from facewise.serialize import liveness_dict
 
@@ -133,20 +134,6 @@ def liveness(
             )
 
     run_per_input(list(inputs), quiet, "checking liveness", work, as_json, show)
-
-
-MESSAGES = {
-    "passed": "Challenge passed.",
-    "timeout": "The challenge was not completed in time.",
-    "wrong_order": "The head turned before the blink that was asked for.",
-    "frozen": "The face did not move at all: a still picture or a replayed frame.",
-    "face_lost": "The face left the picture for too long.",
-    "video_ended": "The video ended before every step was done.",
-}
-FALLBACK = (
-    "If blinking or turning the head is difficult for you, ask for another way to confirm you "
-    "are present (for example a check by a person); the passive check alone can be used instead."
-)
 
 
 @click.command("challenge")

@@ -44,6 +44,20 @@ RIGHT_EYE = (36, 37, 38, 39, 40, 41)
 LEFT_EYE = (42, 43, 44, 45, 46, 47)
 
 
+MESSAGES = {  # what each outcome means, for a person
+    "passed": "Challenge passed.",
+    "timeout": "The challenge was not completed in time.",
+    "wrong_order": "The head turned before the blink that was asked for.",
+    "frozen": "The face did not move at all: a still picture or a replayed frame.",
+    "face_lost": "The face left the picture for too long.",
+    "video_ended": "The video ended before every step was done.",
+}
+FALLBACK = (
+    "If blinking or turning the head is difficult for you, ask for another way to confirm you "
+    "are present (for example a check by a person); the passive check alone can be used instead."
+)
+
+
 def eye_aspect_ratio(landmarks: npt.ArrayLike) -> float:
     """The mean EAR of both eyes from dlib's 68 landmarks ((68, 2), pixels)."""
     marks = np.asarray(landmarks, dtype=np.float64)

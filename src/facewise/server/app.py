@@ -211,9 +211,17 @@ def create_app(
         log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "internal", "internal error")
 
-    from facewise.server.routes import audit, collections, images, people, system, video
+    from facewise.server.routes import (
+        audit,
+        challenge,
+        collections,
+        images,
+        people,
+        system,
+        video,
+    )
 
-    for module in (system, images, people, collections, audit, video):
+    for module in (system, images, people, collections, audit, video, challenge):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

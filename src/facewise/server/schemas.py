@@ -512,3 +512,27 @@ class DecisionEventOut(_Open):
 
 class DecisionsOut(_Strict):
     decisions: list[DecisionEventOut]
+
+
+class ChallengeBody(_Strict):
+    timeout_s: float = Field(
+        default=15.0, ge=3.0, le=60.0, description="Seconds to do both steps, from the start."
+    )
+
+
+class ChallengeOut(_Strict):
+    id: str = Field(description="The challenge: send frames to /v1/challenge/{id}/frame.")
+    steps: list[Literal["blink", "turn"]] = Field(description="The steps, in the order asked.")
+    state: Literal["pending", "passed", "failed"]
+    step: Literal["blink", "turn"] | None = Field(description="The step asked for now.")
+    done: list[Literal["blink", "turn"]]
+    reason: str | None = Field(
+        description="Why it failed: timeout, wrong_order, frozen (a still picture or a replayed "
+        "frame), face_lost."
+    )
+    live: bool = Field(description="True once both steps are done in time.")
+    message: str | None = Field(description="What the outcome means, for a person.")
+    frames: int = Field(description="Frames received.")
+    faces: int = Field(description="Frames in which a face was found.")
+    elapsed_s: float = Field(description="Seconds since the start, by the server's clock.")
+    timeout_s: float

@@ -4,7 +4,7 @@ start-up), the Gallery, the key store, the rate limiter and the metrics."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from facewise.engine import Engine
 from facewise.gallery import Gallery
+from facewise.server.challenges import Challenges
 from facewise.server.errors import Forbidden, NotReady, RateLimited, Scrubber, Unauthorized
 from facewise.server.keys import ApiKey, KeyStore
 from facewise.server.metrics import Metrics
@@ -30,6 +31,7 @@ class Services:
     limiter: RateLimiter
     metrics: Metrics
     scrub: Scrubber
+    challenges: Challenges = field(default_factory=Challenges)
 
 
 def services(request: Request) -> Services:
