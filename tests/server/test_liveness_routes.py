@@ -166,7 +166,7 @@ def test_the_camera_challenge_is_decided_by_the_server(
     assert api.call("POST", "/v1/challenge", who=None).status_code == 401
 
     # the server's clock: a frame after the timeout fails the challenge
-    challenges = api.client.app.state.services.challenges
+    challenges = api.app.state.services.challenges
     short = api.call("POST", "/v1/challenge", who="read", json={"timeout_s": 3}).json()
     url = f"/v1/challenge/{short['id']}/frame"
     api.call("POST", url, who="read", files=upload(lives[0], "image"))
