@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from browser_pages import CHROMIUM, CHROMIUM_ARGS
 from testdata import dataset
 
 
@@ -58,19 +59,6 @@ def no_face_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("photos") / "coffee.png"
     Image.fromarray(skimage.data.coffee()).save(path)
     return path
-
-
-CHROMIUM = Path("/usr/bin/chromium")
-# Flags that keep Debian's Chromium off the (closed) network and working as root in a sandbox.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")

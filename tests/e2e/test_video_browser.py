@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from browser_pages import Seen, watched_page
+from browser_pages import CHROMIUM, CHROMIUM_ARGS, Seen, watched_page
 from facewise.detectors.yunet import YunetDetector
 from facewise.video import synthetic as sy
 
@@ -139,3 +140,110 @@ def test_video_timeline_and_blurred_photo(
         if control.is_visible():
             box = control.bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, box
+
+
+# --- the liveness check with the camera: Chromium's fake camera plays a file of real frames ---
+
+NUAA_LIVE = "0015"
+
+
+def _y4m(frames: list[Path], out: Path, repeat: int = 1) -> Path:
+    """A raw YUV4MPEG2 file of ``frames`` (640 x 480, 10 fps), each shown ``repeat`` times:
+    what Chromium's --use-file-for-fake-video-capture plays as the camera, in a loop."""
+    import cv2
+
+    with out.open("wb") as fh:
+        fh.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        for path in frames:
+            bgr = cv2.resize(cv2.imread(str(path)), (640, 480))
+            planes = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).tobytes()
+            for _ in range(repeat):
+                fh.write(b"FRAME\n" + planes)
+    return out
+
+
+def _nuaa_live() -> list[Path]:
+    import csv
+
+    from testdata import dataset
+
+    root = dataset("antispoof/nuaa_raw_test_subset")
+    with (root / "manifest.csv").open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["subject"] == NUAA_LIVE and r["label"] == "live"]
+    return [root / r["path"] for r in sorted(rows, key=lambda r: int(r["frame_no"]))]
+
+
+@contextmanager
+def _camera_page(browser: Any, server: Any, camera: Path) -> Iterator[Seen]:
+    """A page in a Chromium of its own whose camera plays ``camera`` (permission granted)."""
+    fake = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera}",
+    ]
+    own = browser.browser_type.launch(
+        executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *fake]
+    )
+    try:
+        with watched_page(own, server.url, timeout_ms=SLOW) as out:
+            page = out.page
+            page.get_by_role("textbox", name="API key").fill(server.key)
+            page.get_by_role("button", name="Use key").click()
+            expect(page.locator("#whoami")).to_contain_text("admin", timeout=SLOW)
+            yield out
+    finally:
+        own.close()
+
+
+def test_the_camera_check_fails_a_still_picture(browser: Any, server: Any, tmp_path: Path) -> None:
+    still = _y4m(_nuaa_live()[:1], tmp_path / "still.y4m", repeat=10)
+    sent: list[str] = []
+
+    def on_request(request: Any) -> None:
+        if request.url.endswith("/frame"):
+            sent.append(request.url)
+
+    with _camera_page(browser, server, still) as seen:
+        page = seen.page
+        page.on("request", on_request)
+        section = page.locator("#challenge-section")
+        section.get_by_role("button", name="Start the check").click()
+        expect(page.locator("#challenge-step")).to_have_text("Not passed.", timeout=SLOW)
+        status = page.locator("#challenge-status")
+        expect(status).to_contain_text("did not move")
+        expect(status).to_contain_text("another way to confirm")
+        expect(section.get_by_role("button", name="Start the check")).to_be_focused()
+        expect(page.locator("#challenge-video")).to_be_hidden()
+        assert len(sent) >= 5, "the server decided from the frames the page sent"
+
+
+def test_the_camera_check_asks_for_the_steps_of_a_live_face(
+    browser: Any, server: Any, tmp_path: Path
+) -> None:
+    moving = _y4m(_nuaa_live()[:30], tmp_path / "live.y4m")
+    with _camera_page(browser, server, moving) as seen:
+        page = seen.page
+        section = page.locator("#challenge-section")
+        section.get_by_role("button", name="Start the check").click()
+        step = page.locator("#challenge-step")
+        expect(step).to_contain_text("Step 1 of 2:", timeout=SLOW)
+        expect(page.locator("#challenge-status")).to_contain_text("Check started")
+        expect(page.locator("#challenge-video")).to_be_visible()
+        page.wait_for_timeout(2500)  # ten frames or so of a real face: not frozen
+        expect(step).not_to_have_text("Not passed.")
+        if SCREENSHOTS:
+            section.screenshot(path=str(SCREENSHOTS / "challenge-1280.png"))
+        section.get_by_role("button", name="Stop").click()
+        expect(page.locator("#challenge-status")).to_have_text("Check stopped.")
+        expect(page.locator("#challenge-video")).to_be_hidden()
+
+
+def test_without_a_camera_the_check_says_what_else_to_do(seen: Seen, server: Any) -> None:
+    page = seen.page
+    page.get_by_role("textbox", name="API key").fill(server.key)
+    page.get_by_role("button", name="Use key").click()
+    expect(page.locator("#whoami")).to_contain_text("admin", timeout=SLOW)
+    page.locator("#challenge-section").get_by_role("button", name="Start the check").click()
+    status = page.locator("#challenge-status")
+    expect(status).to_contain_text("camera could not be used", timeout=SLOW)
+    expect(status).to_contain_text("another way to confirm you are present")

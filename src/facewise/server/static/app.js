@@ -1182,6 +1182,115 @@
     });
   });
 
+  // ---------------------------------------------------------------- liveness check (camera)
+
+  const STEP_TEXT = { blink: "Blink once.", turn: "Turn your head to one side." };
+  const CHALLENGE_FALLBACK = "If you cannot use a camera, or blinking or turning your head is " +
+    "difficult for you, ask for another way to confirm you are present (for example a check " +
+    "by a person).";
+  const FRAME_MS = 250; // a frame every 250 ms; never more than one on its way
+  let camera = null; // { stream, id, timer, busy } while a check runs
+
+  function stopCamera() {
+    if (!camera) return;
+    clearInterval(camera.timer);
+    for (const track of camera.stream.getTracks()) track.stop();
+    const video = $("challenge-video");
+    video.srcObject = null;
+    video.hidden = true;
+    $("challenge-stop").hidden = true;
+    camera = null;
+  }
+
+  /** Show what the server says; true once it has decided. */
+  function showChallenge(data) {
+    const done = Array.isArray(data.done) ? data.done : [];
+    const steps = Array.isArray(data.steps) ? data.steps : [];
+    if (data.state === "pending") {
+      $("challenge-step").textContent =
+        `Step ${done.length + 1} of ${steps.length}: ${STEP_TEXT[data.step] || fmtText(data.step)}`;
+      return false;
+    }
+    stopCamera();
+    $("challenge-step").textContent = data.live ? "Passed: a live person." : "Not passed.";
+    setStatus("challenge-status", fmtText(data.message));
+    $("challenge-start").focus();
+    return true;
+  }
+
+  async function sendFrame() {
+    const own = camera;
+    const video = $("challenge-video");
+    if (!own || own.busy || !video.videoWidth) return; // the newest frame only
+    own.busy = true;
+    try {
+      const scale = Math.min(1, 640 / video.videoWidth);
+      const canvas = el("canvas", {
+        width: Math.round(video.videoWidth * scale),
+        height: Math.round(video.videoHeight * scale),
+      });
+      canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
+      if (!blob || own !== camera) return;
+      const body = new FormData();
+      body.append("image", blob, "frame.jpg");
+      const data = await api(`v1/challenge/${encodeURIComponent(own.id)}/frame`,
+        { method: "POST", body });
+      if (own === camera) showChallenge(data);
+    } catch (error) {
+      if (own === camera) {
+        stopCamera();
+        setStatus("challenge-status", "The check stopped: see the error message above.");
+        showError(error);
+      }
+    } finally {
+      own.busy = false;
+    }
+  }
+
+  $("challenge-start").addEventListener("click", () => {
+    busy($("challenge-start"), "challenge-status", "Starting the camera…", async () => {
+      stopCamera();
+      $("challenge-step").textContent = "";
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+        setStatus("challenge-status", `This browser cannot use a camera here. ${CHALLENGE_FALLBACK}`);
+        return;
+      }
+      let stream;
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 } }, audio: false });
+      } catch (error) {
+        setStatus("challenge-status",
+          `The camera could not be used (${fmtText(error && error.name)}). ${CHALLENGE_FALLBACK}`);
+        return;
+      }
+      let data;
+      try {
+        data = await api("v1/challenge", { method: "POST" });
+      } catch (error) {
+        for (const track of stream.getTracks()) track.stop();
+        throw error;
+      }
+      const video = $("challenge-video");
+      video.srcObject = stream;
+      video.hidden = false;
+      await video.play();
+      camera = { stream, id: String(data.id), busy: false, timer: setInterval(sendFrame, FRAME_MS) };
+      $("challenge-stop").hidden = false;
+      const asked = (Array.isArray(data.steps) ? data.steps : []).map((s) => STEP_TEXT[s] || s);
+      setStatus("challenge-status",
+        `Check started: ${asked.join(" Then: ")} You have ${Number(data.timeout_s)} seconds.`);
+      showChallenge(data);
+    });
+  });
+
+  $("challenge-stop").addEventListener("click", () => {
+    stopCamera();
+    $("challenge-step").textContent = "";
+    setStatus("challenge-status", "Check stopped.");
+    $("challenge-start").focus();
+  });
+
   // ---------------------------------------------------------------- start
 
   const stored = getKey();
