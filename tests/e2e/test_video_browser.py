@@ -155,7 +155,9 @@ def _y4m(frames: list[Path], out: Path, repeat: int = 1) -> Path:
     with out.open("wb") as fh:
         fh.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
         for path in frames:
-            bgr = cv2.resize(cv2.imread(str(path)), (640, 480))
+            read = cv2.imread(str(path))
+            assert read is not None, path
+            bgr = cv2.resize(read, (640, 480))
             planes = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).tobytes()
             for _ in range(repeat):
                 fh.write(b"FRAME\n" + planes)
