@@ -1,6 +1,7 @@
 """Shared by the converters that rebuild bundled networks as ONNX graphs (the dlib ResNet, fer's
 mini-Xception): the opset and IR version they target, and the last step that wraps nodes and
-weights into a checked, serialised model. Imports onnx only when called."""
+weights into a checked, serialised model; and the CPU session every ONNX model runs in. Imports
+onnx and onnxruntime only when called."""
 
 from __future__ import annotations
 
@@ -43,4 +44,15 @@ def serialised_model(
     return bytes(model.SerializeToString())
 
 
-__all__ = ["IR_VERSION", "OPSET", "serialised_model"]
+def cpu_session(model: str | bytes, *, threads: int = 0) -> Any:
+    """An onnxruntime CPU session for a model file's path or a serialised model, on ``threads``
+    intra-op threads (0 = all cores) and one inter-op thread."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+__all__ = ["IR_VERSION", "OPSET", "cpu_session", "serialised_model"]

@@ -86,6 +86,17 @@ def create_detector(name: str, settings: Settings) -> Detector:
 
 
 def create_embedder(name: str, settings: Settings) -> Embedder:
+    """A bundled embedder by name, or ``onnx:FILE[?options]``: the user's ONNX model and its
+    card (``facewise.embedders.onnx_file``)."""
+    if name.startswith("onnx:"):
+        from facewise.embedders.onnx_file import OnnxFileEmbedder
+
+        return OnnxFileEmbedder(name, threads=settings.threads)
+    if name not in EMBEDDERS:
+        raise UnknownName(
+            f"unknown embedding model {name!r}; choose from: {', '.join(sorted(EMBEDDERS))}, "
+            "or onnx:FILE for your own ONNX model"
+        )
     embedder: Embedder = _build("embedding model", EMBEDDERS, name, settings)
     return embedder
 

@@ -37,6 +37,9 @@ class Settings:
     detector: str = "auto"
     """A detector, a cascade ("hog+mtcnn"), or "auto": the one the embedder was trained with."""
     embedder: str = "dlib-resnet"
+    """A bundled embedding model ("dlib-resnet", "facenet") or ``onnx:FILE``: your own ONNX model,
+    described by the card ``FILE.json`` beside it or options (``onnx:FILE?alignment=arcface-112``;
+    README, "Your own model"). A relative FILE is taken from the working folder."""
     flip: bool = True
     """Test-time flip fusion: embed each face and its mirror image and average the two."""
     threads: int = 0

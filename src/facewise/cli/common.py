@@ -104,7 +104,11 @@ detector_option = click.option(
     "model's own, hog+mtcnn for dlib-resnet, mtcnn for facenet).",
 )
 model_option = click.option(
-    "--model", "embedder", default=None, help="Embedding model: dlib-resnet (default) or facenet."
+    "--model",
+    "embedder",
+    default=None,
+    help="Embedding model: dlib-resnet (default), facenet, or onnx:FILE, your own ONNX model "
+    "with its card FILE.json (README, 'Your own model').",
 )
 
 

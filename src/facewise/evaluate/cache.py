@@ -82,8 +82,11 @@ def resolve_pipeline(
 
     settings = settings or load_settings()
     model = embedder or settings.embedder
-    if model not in EMBEDDERS:
-        raise UnknownName(f"unknown embedding model {model!r}; choose from: {', '.join(EMBEDDERS)}")
+    if model not in EMBEDDERS and not model.startswith("onnx:"):
+        raise UnknownName(
+            f"unknown embedding model {model!r}; choose from: {', '.join(EMBEDDERS)}, "
+            "or onnx:FILE for your own ONNX model"
+        )
     det = detector or settings.detector
     if det == "auto":
         det = create_embedder(model, settings).detector
