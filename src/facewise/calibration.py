@@ -27,11 +27,17 @@ cannot pass 1. Fitted on 5% of LFW dev's 18.9M pairs (measured down to FMR 2.8e-
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
+import json
 import math
+import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -265,13 +271,14 @@ def register(space: EmbeddingSpace, entry: Mapping[str, Any]) -> None:
 
 
 def entry_for(space: EmbeddingSpace) -> dict[str, Any] | None:
-    """The calibration of ``space`` (registered, else bundled), or None when it has none or it
-    was made for other weights."""
+    """The calibration of ``space``: registered in this process, else bundled
+    (``models/thresholds.json``), else the user's own (``FACEWISE_HOME/thresholds.json``, written
+    by ``facewise calibrate``); None when it has none or only one made for other weights."""
     key = space_key(space)
-    entry = _registered.get(key) or _bundled().get(key)
-    if not entry or entry.get("weights_sha256") != space.weights_sha256:
-        return None
-    return entry
+    for entry in (_registered.get(key), _bundled().get(key), _user_entry(space)):
+        if entry and entry.get("weights_sha256") == space.weights_sha256:
+            return entry
+    return None
 
 
 @cache
@@ -279,14 +286,117 @@ def _bundled() -> dict[str, Any]:
     return models.thresholds()
 
 
+# --- the user's calibrations (facewise calibrate) ------------------------------------------------
+
+USER_FILE = "thresholds.json"
+"""The user's calibrations in ``FACEWISE_HOME``: ``{"format": 1, "spaces": {user_key: entry}}``,
+each entry shaped like a bundled one plus ``"space"`` (the space it was measured in)."""
+_homes: dict[Path, None] = {}
+_homes_lock = threading.Lock()
+
+
+def user_key(space: EmbeddingSpace) -> str:
+    """The id a user calibration is stored under: :func:`space_key` plus a digest of everything
+    else the space names (weights, dimension, alignment and preprocessing), so a file re-read
+    with another card, or other weights under the same name, never takes its thresholds."""
+    plain = dataclasses.replace(space, flip=False).as_dict()
+    digest = hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{space_key(space)}@{digest}"
+
+
+def use_home(home: Path) -> None:
+    """Look for user calibrations in ``home`` first (each Engine puts its settings' home in
+    front; the ``FACEWISE_HOME`` of the environment is looked at last)."""
+    with _homes_lock:
+        _homes.pop(Path(home), None)
+        rest = list(_homes)
+        _homes.clear()
+        _homes.update(dict.fromkeys([Path(home), *rest]))
+
+
+def user_thresholds_path(home: Path) -> Path:
+    return Path(home) / USER_FILE
+
+
+def _user_homes() -> list[Path]:
+    from facewise.settings import DEFAULT_HOME
+
+    with _homes_lock:
+        homes = list(_homes)
+    env = Path(os.environ.get("FACEWISE_HOME", str(DEFAULT_HOME)))
+    return [*homes, env] if env not in homes else homes
+
+
+def _signature(path: Path) -> tuple[str, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (str(path), st.st_mtime_ns, st.st_size)
+
+
 @cache
-def _model(key: str, weights_sha256: str) -> NonMatedModel:
-    entry = _registered.get(key) or _bundled().get(key, {})
+def _read_user(signature: tuple[str, int, int]) -> dict[str, Any]:
+    path = Path(signature[0])
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"user calibrations {path}: not readable ({exc})") from None
+    spaces = data.get("spaces") if isinstance(data, dict) else None
+    if not isinstance(spaces, dict):
+        raise ModelError(f"user calibrations {path}: no 'spaces' object")
+    return spaces
+
+
+def user_entries(home: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Every user calibration: in ``home``, or in every home looked at (the first wins)."""
+    found: dict[str, dict[str, Any]] = {}
+    for folder in [home] if home is not None else _user_homes():
+        sig = _signature(user_thresholds_path(folder))
+        if sig is not None:
+            for key, entry in _read_user(sig).items():
+                found.setdefault(key, entry)
+    return found
+
+
+def _user_entry(space: EmbeddingSpace) -> dict[str, Any] | None:
+    return user_entries().get(user_key(space))
+
+
+def write_user_entry(space: EmbeddingSpace, entry: Mapping[str, Any], home: Path) -> Path:
+    """Store ``entry`` as the calibration of ``space`` in ``home``'s user file (0600, written
+    atomically; other spaces' entries are kept) and return the file's path."""
+    from facewise.files import atomic_write, private_file
+
+    path = user_thresholds_path(home)
+    private_file(path)
+    sig = _signature(path)
+    spaces = dict(_read_user(sig)) if sig is not None and sig[2] > 0 else {}
+    spaces[user_key(space)] = {
+        **entry,
+        "weights_sha256": space.weights_sha256,
+        "space": space.as_dict(),
+    }
+    text = json.dumps({"format": 1, "spaces": spaces}, indent=2, sort_keys=True) + "\n"
+    atomic_write(path, [text.encode()])
+    os.chmod(path, 0o600)
+    return path
+
+
+@cache
+def _model(space: EmbeddingSpace, user: tuple[Any, ...]) -> NonMatedModel:
+    del user  # part of the cache key only: a new user calibration is read again
+    entry = entry_for(space) or {}
     block = entry.get("nonmated")
-    if entry.get("weights_sha256") != weights_sha256 or not block:
+    if not block:
+        key = space_key(space)
+        if entry.get("nonmated_missing"):
+            raise ModelError(
+                f"no calibrated identification model for {key!r}: {entry['nonmated_missing']}"
+            )
         raise ModelError(
             f"no calibrated identification model for {key!r}; run benchmarks/identify_lfw.py "
-            "--write-thresholds"
+            "--write-thresholds (bundled models) or facewise calibrate (onnx:FILE models)"
         )
     tables = {
         template: {int(k): FmrTable.from_dict(t) for k, t in block["tables"][template].items()}
@@ -297,7 +407,8 @@ def _model(key: str, weights_sha256: str) -> NonMatedModel:
 
 def nonmated_model(space: EmbeddingSpace) -> NonMatedModel:
     """The calibrated non-mated model of ``space`` (:class:`ModelError` when it has none)."""
-    return _model(space_key(space), space.weights_sha256)
+    user = tuple(_signature(user_thresholds_path(h)) for h in _user_homes())
+    return _model(space, user)
 
 
 def fmr_at(space: EmbeddingSpace, score: float) -> float | None:
@@ -331,4 +442,9 @@ __all__ = [
     "nonmated_model",
     "register",
     "template_vectors",
+    "use_home",
+    "user_entries",
+    "user_key",
+    "user_thresholds_path",
+    "write_user_entry",
 ]

@@ -48,8 +48,12 @@ def threshold(space: EmbeddingSpace, operating_point: OperatingPoint = "fmr") ->
 
     entry = entry_for(space)
     if entry is None or operating_point not in entry:
-        raise ModelError(
-            f"no calibrated threshold for {space_key(space)!r}; "
-            "run benchmarks/verify_lfw.py --write-thresholds"
+        how = (
+            "calibrate it on your own pairs: facewise calibrate --model onnx:FILE"
+            + ("" if space.flip else " --no-flip")
+            + " --pairs PAIRS.csv (README, 'Your own model')"
+            if space.model.startswith("onnx:")
+            else "run benchmarks/verify_lfw.py --write-thresholds"
         )
+        raise ModelError(f"no calibrated threshold for {space_key(space)!r}; {how}")
     return float(entry[operating_point]["threshold"])

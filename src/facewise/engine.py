@@ -43,6 +43,9 @@ class Engine:
         flip: bool | None = None,
     ) -> None:
         self.settings = settings or load_settings()
+        from facewise.calibration import use_home
+
+        use_home(self.settings.home)  # where `facewise calibrate` keeps its thresholds
         self.flip = self.settings.flip if flip is None else flip
         self._detector_spec = detector or self.settings.detector
         self._embedder_spec = embedder or self.settings.embedder

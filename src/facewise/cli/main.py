@@ -17,6 +17,7 @@ import logging
 import click
 
 from facewise.cli import (
+    calibrate_cmd,
     cluster_cmd,
     doctor,
     eval_cmd,
@@ -46,6 +47,7 @@ for _command in (
     doctor.doctor,
     *serve_cmd.COMMANDS,
     *eval_cmd.COMMANDS,
+    *calibrate_cmd.COMMANDS,
     *cluster_cmd.COMMANDS,
     *video_cmd.COMMANDS,
 ):

@@ -333,7 +333,9 @@ class Gallery:
 
     def threshold(self) -> float:
         """The acceptance threshold for this gallery as it is now (its people, their samples,
-        the template rule) at the target ``fpir``."""
+        the template rule) at the target ``fpir``. A gallery of another space says so first
+        (:class:`EmbeddingSpaceMismatch`), before whether this space is calibrated."""
+        self.store.check_space(self.engine.space)
         shape = self._live.current().shape
         return self.model().threshold(self.fpir, shape, template=self.template)
 
