@@ -57,7 +57,13 @@ def linear_graph(*, side: int = SIDE, dim: int = DIM, output_rank: int = 2) -> b
     )
 
 
-ARC_CARD = {"alignment": "arcface-112", "mean": 127.5, "std": 127.5, "name": "projection"}
+ARC_CARD = {
+    "alignment": "arcface-112",
+    "mean": 127.5,
+    "std": 127.5,
+    "name": "projection",
+    "licence": "CC0 (random numbers)",
+}
 
 
 @pytest.fixture(scope="module")
@@ -225,6 +231,16 @@ def test_calibrate_writes_thresholds_that_verify_and_identify_use(
     decision = face["decision"]
     assert decision["fpir"] == 0.01 and -1 < decision["threshold"] < 1
     assert decision["accepted"] == (decision["score"] >= decision["threshold"])
+
+
+def test_models_lists_the_calibrated_user_model(calibrated: dict[str, Any], linear: Path) -> None:
+    code, out, text = cli("models", "--json", home=calibrated["home"])
+    assert code in (0, 6), text  # 6: an optional bundled model not installed here
+    [own] = out["user_models"]
+    assert own["model"] == "onnx:projection" and own["file"] == str(linear.resolve())
+    assert own["licence"] == "CC0 (random numbers)" and own["identify"] is True
+    assert own["training_data"] == "not stated in its card"
+    assert "yours to check" in out["user_models_note"]
 
 
 def test_without_identities_identify_refuses_and_says_why(

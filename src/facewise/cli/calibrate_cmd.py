@@ -78,6 +78,7 @@ def calibrate(
     FMR target; identification tables with --identities folder) and write them into
     FACEWISE_HOME/thresholds.json, after which verify and identify use them."""
     from facewise.calibration import user_key, write_user_entry
+    from facewise.embedders.onnx_file import load_card, parse_spec
     from facewise.errors import InvalidInput
     from facewise.evaluate.cache import resolve_pipeline
     from facewise.evaluate.calibrate import run_calibrate
@@ -102,6 +103,13 @@ def calibrate(
         workers=workers,
     )
     space = embedded.space
+    path, options = parse_spec(embedder)
+    card = load_card(path, options)
+    entry["model_file"] = {
+        "path": str(path.resolve()),
+        "licence": card.licence,
+        "training_data": card.training_data,
+    }
     written = None if dry_run else write_user_entry(space, entry, settings.home)
     out: dict[str, Any] = {
         "space": space.as_dict(),

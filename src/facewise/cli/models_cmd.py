@@ -47,14 +47,48 @@ def _installed(item: models.ModelFile) -> bool:
     return True
 
 
+USER_MODELS_NOTE = (
+    "Your own models (--model onnx:FILE) are not facewise's: it ships no weights for them, and "
+    "their licence and training data are yours to check (the card's 'licence' and "
+    "'training_data' are shown as written; README, 'Your own model')."
+)
+
+
+def user_model_rows() -> list[dict[str, Any]]:
+    """The spaces ``facewise calibrate`` calibrated in this FACEWISE_HOME."""
+    from facewise.calibration import user_entries
+    from facewise.settings import load_settings
+
+    rows = []
+    for key, entry in sorted(user_entries(load_settings().home).items()):
+        space, file = entry.get("space", {}), entry.get("model_file", {})
+        rows.append(
+            {
+                "key": key,
+                "model": space.get("model"),
+                "dim": space.get("dim"),
+                "flip": space.get("flip"),
+                "sha256": entry.get("weights_sha256"),
+                "file": file.get("path"),
+                "licence": file.get("licence") or "not stated in its card",
+                "training_data": file.get("training_data") or "not stated in its card",
+                "calibrated_on": entry.get("calibrated_on"),
+                "identify": "nonmated" in entry,
+            }
+        )
+    return rows
+
+
 @click.command("models")
 @json_option
 @handle_errors
 def models_command(as_json: bool) -> None:
-    """List the bundled models with role, file, size, sha256 (checked) and weights licence."""
+    """List the bundled models with role, file, size, sha256 (checked) and weights licence, and
+    the user's own calibrated onnx:FILE models."""
     rows = model_rows()
+    own = user_model_rows()
     if as_json:
-        emit_json({"models": rows})
+        emit_json({"models": rows, "user_models": own, "user_models_note": USER_MODELS_NOTE})
     else:
         print_table(
             "bundled models (dlib HOG detection is compiled into dlib: Boost licence)",
@@ -72,6 +106,24 @@ def models_command(as_json: bool) -> None:
                 for r in rows
             ],
         )
+        if own:
+            print_table(
+                "your own models (calibrated in this FACEWISE_HOME)",
+                ["model", "dim", "flip", "sha256", "licence", "training data", "identify"],
+                [
+                    [
+                        r["model"],
+                        r["dim"],
+                        r["flip"],
+                        (r["sha256"] or "")[:12] + "…",
+                        r["licence"],
+                        r["training_data"],
+                        "calibrated" if r["identify"] else "not calibrated",
+                    ]
+                    for r in own
+                ],
+            )
+        click.echo(USER_MODELS_NOTE)
     # An optional model that is not installed is no failure (facewise doctor says how to add it).
     if any(r["checksum"] != "ok" and (r["installed"] or not r["optional"]) for r in rows):
         raise SystemExit(6)
