@@ -274,8 +274,17 @@ def entry_for(space: EmbeddingSpace) -> dict[str, Any] | None:
     """The calibration of ``space``: registered in this process, else bundled
     (``models/thresholds.json``), else the user's own (``FACEWISE_HOME/thresholds.json``, written
     by ``facewise calibrate``); None when it has none or only one made for other weights."""
+    found = _shipped_entry(space)
+    if found is not None:
+        return found
+    entry = _user_entry(space)
+    return entry if entry and entry.get("weights_sha256") == space.weights_sha256 else None
+
+
+def _shipped_entry(space: EmbeddingSpace) -> dict[str, Any] | None:
+    """The registered, else the bundled, calibration of ``space`` (for its weights), or None."""
     key = space_key(space)
-    for entry in (_registered.get(key), _bundled().get(key), _user_entry(space)):
+    for entry in (_registered.get(key), _bundled().get(key)):
         if entry and entry.get("weights_sha256") == space.weights_sha256:
             return entry
     return None
@@ -291,6 +300,8 @@ def _bundled() -> dict[str, Any]:
 USER_FILE = "thresholds.json"
 """The user's calibrations in ``FACEWISE_HOME``: ``{"format": 1, "spaces": {user_key: entry}}``,
 each entry shaped like a bundled one plus ``"space"`` (the space it was measured in)."""
+MAX_HOMES = 8
+"""The most recent Engines' homes looked in (a process rarely has more than one)."""
 _homes: dict[Path, None] = {}
 _homes_lock = threading.Lock()
 
@@ -309,7 +320,7 @@ def use_home(home: Path) -> None:
     front; the ``FACEWISE_HOME`` of the environment is looked at last)."""
     with _homes_lock:
         _homes.pop(Path(home), None)
-        rest = list(_homes)
+        rest = list(_homes)[: MAX_HOMES - 1]
         _homes.clear()
         _homes.update(dict.fromkeys([Path(home), *rest]))
 
@@ -407,6 +418,8 @@ def _model(space: EmbeddingSpace, user: tuple[Any, ...]) -> NonMatedModel:
 
 def nonmated_model(space: EmbeddingSpace) -> NonMatedModel:
     """The calibrated non-mated model of ``space`` (:class:`ModelError` when it has none)."""
+    if _shipped_entry(space) is not None:
+        return _model(space, ())  # no user file can change what this space's lookup finds
     user = tuple(_signature(user_thresholds_path(h)) for h in _user_homes())
     return _model(space, user)
 
