@@ -76,18 +76,21 @@ def test_reproduces_the_package_exactly(face_photo: Path) -> None:
 def test_gender_accuracy_and_age_error_on_utkface(
     utkface: list[tuple[dict[str, str], dict[str, Any]]],
 ) -> None:
-    # Measured on all 2,548 dev images: gender 0.867, age MAE 7.44 (targets 0.90 / 7.0 are
-    # missed because a fifth of this stratified set is under 10, where gender is near chance,
-    # and a tenth is over 80, beyond the model's 0-80 range). This subset measured 0.883 / 7.63.
+    # The networks alone on all 2,548 dev images: gender 0.867, age MAE 7.44. With the heads
+    # (trained on dev half A, so this mixed subset is partly seen: benchmarks/analysis_heads.py
+    # reports on half B) this subset measured 75.1% answered, 0.975 over those, MAE 7.29.
     assert len(utkface) >= 200
-    correct = [a["gender"] == r["gender"] for r, a in utkface]
+    given = [(r, a) for r, a in utkface if a["gender"] is not None]
+    correct = [a["gender"] == r["gender"] for r, a in given]
     errors = [abs(a["age"] - float(r["age"])) for r, a in utkface]
-    assert np.mean(correct) >= 0.84
+    assert len(given) >= 0.7 * len(utkface)
+    assert np.mean(correct) >= 0.94
     assert np.mean(errors) <= 8.0
-    adults = [ok for (r, _), ok in zip(utkface, correct, strict=True) if float(r["age"]) >= 20]
-    assert np.mean(adults) >= 0.91  # all dev adults: 0.939, this subset 0.934
+    adults = [a["gender"] == r["gender"] for r, a in utkface if float(r["age"]) >= 20]
+    assert np.mean(adults) >= 0.91  # this subset: 94% answered, 0.993 over those
     for _, a in utkface:
-        assert a["gender"] in ("male", "female") and 0.5 <= a["gender_confidence"] <= 1.0
+        assert a["gender"] in ("male", "female", None) and 0.5 <= a["gender_confidence"] <= 1.0
+        assert a["gender_uncertain"] is (a["gender"] is None)
         lo, hi = a["age_range"]
         assert lo <= a["age"] <= hi and isinstance(lo, int) and isinstance(hi, int)
 
@@ -96,13 +99,14 @@ def test_age_range_holds_the_true_age_about_80_percent_of_the_time(
     utkface: list[tuple[dict[str, str], dict[str, Any]]],
 ) -> None:
     inside = [a["age_range"][0] <= float(r["age"]) <= a["age_range"][1] for r, a in utkface]
-    assert 0.7 <= np.mean(inside) <= 0.95  # dev 0.845 (0.824 on the half not fitted); here 0.81
+    assert 0.7 <= np.mean(inside) <= 0.95  # heads: 0.869 on dev half B (not fitted); here 0.864
 
 
 def test_children_get_child_ages(utkface: list[tuple[dict[str, str], dict[str, Any]]]) -> None:
     kids = [a["age"] for r, a in utkface if float(r["age"]) <= 10]
     assert len(kids) >= 25
-    # all dev images aged <= 10: median prediction 4.0, 88% under 15 (this subset: 43, 3.3, 86%)
+    # networks alone, dev aged <= 10: median 4.0, 88% under 15; with the heads this subset: 43,
+    # median 3.5, 84% under 15
     assert statistics.median(kids) < 8
     assert np.mean(np.array(kids) < 15) >= 0.75
 

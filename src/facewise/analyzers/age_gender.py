@@ -32,7 +32,10 @@ extremes of this flat age distribution, which real photo collections do not have
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,6 +80,123 @@ def _session(name: str) -> Any:
         raise ModelError(f"model {name!r} could not be loaded by onnxruntime: {error}") from error
 
 
+HEADS = "age-gender-heads"
+"""The bundled JSON of the heads (``training/age_gender_heads.py``)."""
+RANGE_LEVEL = 0.8
+"""The nominal coverage of ``age_range``."""
+
+
+@dataclass(frozen=True)
+class Heads:
+    """The trained heads and rules, plain numbers (``models/age_gender_heads.json``)."""
+
+    embedding_weights: npt.NDArray[np.float64]
+    embedding_bias: float
+    w_embedding: float
+    w_network: float
+    bias: float
+    min_age: float
+    """Gender is not given for faces whose estimated age is under this (dev accuracy < 90%)."""
+    min_confidence: float
+    """Nor when its calibrated confidence is under this."""
+    age_coef: npt.NDArray[np.float64] | None
+    age_intercept: float
+    range_factors: tuple[float, float]
+    network_max_age: float
+
+    @classmethod
+    def load(cls, path: Path) -> Heads:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        g, a = data["gender"], data["age"]
+        return cls(
+            np.asarray(g["embedding_weights"], dtype=np.float64),
+            float(g["embedding_bias"]),
+            float(g["w_embedding"]),
+            float(g["w_network"]),
+            float(g["bias"]),
+            float(g["min_age"]),
+            float(g["min_confidence"]),
+            np.asarray(a["coef"], dtype=np.float64) if a["model"] == "ridge" else None,
+            float(a["intercept"]),
+            (float(a["range_factors"][0]), float(a["range_factors"][1])),
+            float(a["network_max_age"]),
+        )
+
+    def p_male(
+        self, gender: npt.NDArray[np.floating[Any]], embedding: npt.NDArray[np.floating[Any]]
+    ) -> float:
+        """The calibrated probability that the face is male."""
+        p = float(np.clip(gender[1] / max(float(gender.sum()), 1e-12), 1e-6, 1 - 1e-6))
+        z_net = math.log(p / (1 - p))
+        z_emb = float(np.dot(self.embedding_weights, embedding)) + self.embedding_bias
+        z = self.w_embedding * z_emb + self.w_network * z_net + self.bias
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def age(
+        self, ages: npt.NDArray[np.floating[Any]], embedding: npt.NDArray[np.floating[Any]]
+    ) -> float:
+        """The estimated age (years): the ridge head when trained, else the expectation."""
+        expected = age_expectation(ages)
+        if self.age_coef is None:
+            return expected
+        x = np.concatenate([np.asarray(ages, np.float64), [math.log1p(expected)], embedding])
+        return max(0.0, float(np.dot(self.age_coef, x)) + self.age_intercept)
+
+
+def answer(
+    heads: Heads | None,
+    gender: npt.NDArray[np.floating[Any]],
+    ages: npt.NDArray[np.floating[Any]],
+    embedding: npt.NDArray[np.floating[Any]] | None,
+) -> dict[str, Any]:
+    """The attributes from the networks' outputs (and the heads, when given):
+
+    - ``age`` (years, 1 decimal), ``age_range`` ``[lo, hi]`` (a nominal 80% interval,
+      ``age_range_level``), ``age_beyond_range``: true when the estimate reaches the age
+      network's last class (80), past which it cannot tell ages apart;
+    - ``gender``: "male", "female", or None when abstaining, with ``gender_uncertain`` and
+      ``gender_reason`` saying why (the face looks younger than the age under which gender is
+      unreliable, or the confidence is under the floor); ``gender_confidence``: the calibrated
+      probability of the likelier gender (given even when abstaining)."""
+    expected = age_expectation(ages)
+    if heads is None or embedding is None:
+        male_p = float(gender[1])
+        age, factors, floor, young = expected, AGE_RANGE_FACTORS, 0.0, -1.0
+    else:
+        male_p = heads.p_male(gender, embedding)
+        age, factors = heads.age(ages, embedding), heads.range_factors
+        floor, young = heads.min_confidence, heads.min_age
+    male = male_p > 0.5  # a tie goes to "female", as in the package
+    confidence = male_p if male else 1.0 - male_p
+    reason = None
+    if age < young:
+        reason = (
+            f"estimated age {age:.0f} is under {young:.0f}, where gender accuracy on "
+            "UTKFace dev falls below 90%"
+        )
+    elif confidence < floor:
+        reason = f"confidence {confidence:.2f} is under the floor {floor:.2f}"
+    lo, hi = age_interval(age, factors)
+    return {
+        "age": round(age, 1),
+        "age_range": [lo, hi],
+        "age_range_level": RANGE_LEVEL,
+        "age_beyond_range": bool(expected >= AGE_CLASSES[-1] - 0.5 or age > AGE_CLASSES[-1]),
+        "gender": None if reason else GENDER_LABELS[int(male)],
+        "gender_confidence": round(confidence, 3),
+        "gender_uncertain": reason is not None,
+        "gender_reason": reason,
+    }
+
+
+def _dlib_embedder(threads: int) -> Any:
+    """The pipeline's dlib ResNet embedder, through the registry (no backend imports another)."""
+    from facewise.registry import create_embedder
+    from facewise.settings import Settings
+
+    return create_embedder("dlib-resnet", Settings(threads=threads))
+
+
 def prepare(chips: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     """(N, S, S, 3) uint8 RGB chips -> the networks' (N, 3, S, S) float32 input."""
     values = chips.astype(np.float32)
@@ -90,9 +210,9 @@ def age_expectation(probabilities: npt.NDArray[np.floating[Any]]) -> float:
     return float(np.dot(np.asarray(probabilities, dtype=np.float64), AGE_CLASSES))
 
 
-def age_interval(age: float) -> tuple[int, int]:
+def age_interval(age: float, factors: tuple[float, float] = AGE_RANGE_FACTORS) -> tuple[int, int]:
     """The nominal 80% interval (whole years) around an estimated age; see AGE_RANGE_FACTORS."""
-    low, high = AGE_RANGE_FACTORS
+    low, high = factors
     return max(0, math.floor((age + 1) * low - 1)), math.ceil((age + 1) * high - 1)
 
 
@@ -101,11 +221,14 @@ class AgeGenderAnalyzer:
 
     name = "age_gender"
 
-    def __init__(self, *, flip: bool = True) -> None:
+    def __init__(self, *, flip: bool = True, heads: bool = True, threads: int = 0) -> None:
         self.flip = flip
+        self.heads = heads
+        self._heads = Lazy(lambda: Heads.load(models.path(HEADS)))
         self._landmarks = DlibLandmarks(5)
         self._age = Lazy(lambda: _session("age-v1"))
         self._gender = Lazy(lambda: _session("gender-v1"))
+        self._embedder = Lazy(lambda: _dlib_embedder(threads))
 
     def chips(
         self, image: Image, detection: Detection
@@ -137,16 +260,18 @@ class AgeGenderAnalyzer:
             outputs.append(probs.mean(axis=0, dtype=np.float64).astype(np.float32))
         return outputs[0], outputs[1]
 
+    def embedding(self, image: Image, detection: Detection) -> npt.NDArray[np.float32]:
+        """The dlib ResNet descriptor (128,) of the face, L2-normalised, no flip: the input of
+        the gender head."""
+        embedder = self._embedder.get()
+        crop = embedder.aligner.align(image, detection).pixels
+        vector = np.asarray(embedder.vectors(crop[None])[0], dtype=np.float32)
+        return vector / np.float32(max(float(np.linalg.norm(vector)), 1e-12))
+
     def analyze(self, image: Image, detection: Detection) -> dict[str, Any]:
-        """``{"age": years (1 decimal), "age_range": [lo, hi], "gender": "male" | "female",
-        "gender_confidence": probability of that gender (3 decimals)}``."""
+        """See :func:`answer`; with ``heads=False`` the bundled networks alone (the gender always
+        given, its confidence the network's probability)."""
         gender, ages = self.probabilities(image, detection)
-        male = bool(gender[1] > gender[0])  # a tie goes to "female", as in the package
-        age = age_expectation(ages)
-        lo, hi = age_interval(age)
-        return {
-            "age": round(age, 1),
-            "age_range": [lo, hi],
-            "gender": GENDER_LABELS[int(male)],
-            "gender_confidence": round(float(gender[int(male)]), 3),
-        }
+        if not self.heads:
+            return answer(None, gender, ages, None)
+        return answer(self._heads.get(), gender, ages, self.embedding(image, detection))

@@ -142,7 +142,7 @@ def _analyze(what: str, photo: Image) -> str:
     a = faces[0].attributes
     shown = []
     if "gender" in a:
-        shown.append(f"{a['gender']} ~{a['age']:.0f} y")
+        shown.append(f"{a['gender'] or 'gender uncertain'} ~{a['age']:.0f} y")
     if "expression" in a:
         shown.append(str(a["expression"]))
     if "pose" in a:

@@ -213,7 +213,8 @@ def analyze(
 def _label(face: dict[str, Any]) -> str:
     parts = []
     if "age" in face:
-        parts.append(f"{face['gender']} {face['age']:.0f}")
+        gender = face.get("gender") or "gender uncertain"
+        parts.append(f"{gender} {face['age']:.0f}")
     if "expression" in face:
         parts.append(face["expression"])
     if "pose" in face:

