@@ -403,3 +403,21 @@ def test_api_docs_render_offline(browser: Any, server: Any) -> None:
         assert outside == []
     finally:
         page.close()
+
+
+def test_analyse_says_gender_uncertain_for_a_baby(tab: Tab, server: Any) -> None:
+    """A UTKFace baby (dev half B): the service abstains (gender null) and the page says so."""
+    from testdata import dataset, read_csv
+
+    folder = dataset("age_gender/utkface_subset")
+    rows = sorted(read_csv(folder / "manifest.csv"), key=lambda r: r["path"])
+    baby = next(r for r in rows if int(r["sha256"][0], 16) % 2 == 1 and float(r["age"]) <= 1)
+    page = tab.page
+    tab.use_key(server.key)
+    form = page.locator("#analyze-form")
+    form.get_by_label("Photo").set_input_files(str(folder / baby["path"]))
+    form.get_by_role("button", name="Analyse").click()
+    expect(page.locator("#analyze-status")).to_contain_text("1 face(s) found", timeout=SLOW)
+    result = page.locator("#analyze-result")
+    expect(result).to_contain_text("uncertain (estimated age")
+    expect(result).to_contain_text("Expression")

@@ -452,6 +452,41 @@
     });
   });
 
+  // ---------------------------------------------------------------- analyse
+
+  /** A face's gender as shown: "uncertain" (and why) when the service abstains (null). */
+  function genderText(face) {
+    const confidence = `confidence ${fmtNumber(face.gender_confidence, 2)}`;
+    if (face.gender === null) return `uncertain (${fmtText(face.gender_reason)})`;
+    return `${fmtText(face.gender)} (${confidence})`;
+  }
+
+  $("analyze-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const file = ($("analyze-image").files || [])[0];
+    if (!file) return fieldError($("analyze-image"), "Choose a photo.");
+    const body = new FormData();
+    body.append("image", file, file.name);
+    busy(submitterOf(form), "analyze-status", "Analysing…", async () => {
+      $("analyze-result").replaceChildren();
+      const data = await api("v1/analyze?what=age,gender,expression", { method: "POST", body });
+      setStatus("analyze-status", `${data.faces.length} face(s) found.`);
+      data.faces.forEach((face, i) => {
+        const [lo, hi] = face.age_range || [];
+        $("analyze-result").append(
+          el("h3", null, `Face ${i + 1}`),
+          definitionList([
+            ["Age", `${fmtNumber(face.age, 0)} (80% range ${lo}–${hi}` +
+              `${face.age_beyond_range ? "; beyond the model's range, likely older" : ""})`],
+            ["Gender", genderText(face)],
+            ["Expression", fmtText(face.expression)],
+          ]),
+        );
+      });
+    });
+  });
+
   // ---------------------------------------------------------------- people
 
   let peopleLoaded = false;
