@@ -77,6 +77,16 @@ class Engine:
             self._embedder = create_embedder(spec, self.settings) if isinstance(spec, str) else spec
         return self._embedder
 
+    def choices(self) -> dict[str, Any]:
+        """The engine's own detector, embedder and flip as settings values, which may differ
+        from ``settings`` (``Engine(embedder="facenet")``): what an engine like this one in
+        another process needs. A backend given as an object has no such value: it is left out."""
+        out: dict[str, Any] = {"flip": self.flip}
+        for key, spec in (("detector", self._detector_spec), ("embedder", self._embedder_spec)):
+            if isinstance(spec, str):
+                out[key] = spec
+        return out
+
     @property
     def space(self) -> EmbeddingSpace:
         return dataclasses.replace(self.embedder.space, flip=self.flip)

@@ -20,17 +20,24 @@ pytestmark = [pytest.mark.models, pytest.mark.data]
 def fold_scores(
     engine: Engine, lfw: Path, pairs: list[dict[str, str]]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-    cache: dict[str, object] = {}
+    """Each pair's score between the largest faces (-inf where a face is not found), every photo
+    embedded once, on two worker processes (an engine like ``engine`` each)."""
+    from facewise.engine import largest_detection
+    from facewise.errors import FacewiseError
+    from facewise.gallery.batch import faces_in_files
 
-    def face(rel: str):  # type: ignore[no-untyped-def]
-        if rel not in cache:
-            found = engine.embed(lfw / rel, largest=True)
-            cache[rel] = found[0].embedding if found else None
-        return cache[rel]
+    photos = sorted({p[k] for p in pairs for k in ("path_a", "path_b")})
+    found = faces_in_files(engine, [str(lfw / rel) for rel in photos], workers=2)
+    vectors = {}
+    for rel, got in zip(photos, found, strict=True):
+        if isinstance(got, FacewiseError) or not got[1]:
+            continue
+        largest = largest_detection([f.detection for f in got[1]])
+        vectors[rel] = next(f.embedding for f in got[1] if f.detection is largest)
 
     scores, labels = [], []
     for p in pairs:
-        a, b = face(p["path_a"]), face(p["path_b"])
+        a, b = vectors.get(p["path_a"]), vectors.get(p["path_b"])
         scores.append(similarity(a, b) if a is not None and b is not None else -np.inf)
         labels.append(p["same_identity"] == "1")
     return np.array(scores), np.array(labels)
@@ -90,6 +97,20 @@ def test_embeddings_are_unit_vectors_and_batch_equals_single(
         assert np.linalg.norm(face.embedding.vector) == pytest.approx(1.0, abs=1e-5)
     largest = engine.embed(group_photo, largest=True)
     assert len(largest) == 1 and largest[0].bbox.area == max(f.bbox.area for f in faces)
+
+
+def test_facenet_embeds_every_face_of_a_group_photo(group_photo: Path) -> None:
+    """OpenCV's DNN kept the batch size of FaceNet's first pass: one face (two crops with flip)
+    then a group photo failed with a cv2.error."""
+    engine = Engine(embedder="facenet")
+    first = engine.embed(group_photo, largest=True)
+    faces = engine.embed(group_photo)
+    assert len(first) == 1 and len(faces) >= 5
+    image = engine.load_image(group_photo)
+    for face in faces[:2]:
+        [alone] = engine.embed_detections(image, [face.detection])
+        assert alone.embedding is not None and face.embedding is not None
+        np.testing.assert_allclose(alone.embedding.vector, face.embedding.vector, atol=1e-5)
 
 
 def test_onnx_runtime_matches_dlib_reference(face_photo: Path) -> None:

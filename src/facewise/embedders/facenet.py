@@ -46,7 +46,11 @@ class FacenetEmbedder:
     def vectors(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         net = self._net.get()
         blob = standardise(crops.astype(np.float32)).transpose(0, 3, 1, 2)
+        out = []
         with self._lock:
-            net.setInput(np.ascontiguousarray(blob))
-            out = net.forward()
-        return np.asarray(out, dtype=np.float32).reshape(len(crops), -1)
+            # one crop per forward pass: OpenCV's DNN keeps the batch size of its first pass
+            # and fails on another one (a photo of two faces, four crops with flip)
+            for one in blob:
+                net.setInput(np.ascontiguousarray(one[None]))
+                out.append(np.asarray(net.forward(), dtype=np.float32).reshape(-1))
+        return np.stack(out) if out else np.zeros((0, 512), dtype=np.float32)

@@ -47,20 +47,27 @@ def worker_engine(settings: dict[str, Any]) -> Any:
 
 def embed_file(settings: dict[str, Any], person: str, path: str) -> dict[str, Any]:
     """Decode, detect, align and embed the one face of an enrolment photo (runs in a worker)."""
-    engine = worker_engine(settings)
     try:
         data = Path(path).read_bytes()
+    except OSError as exc:
+        return {"person": person, "path": path, "error": f"cannot read: {exc.strerror}"}
+    return {"person": person, **embed_data(settings, data, path)}
+
+
+def embed_data(settings: dict[str, Any], data: bytes, path: str) -> dict[str, Any]:
+    """:func:`embed_file` for bytes already read (a Ray worker gets them from Ray Data)."""
+    engine = worker_engine(settings)
+    try:
         digest = io.image_sha256(data)
         image = engine.load_image(data)
         faces = engine.embed_detections(image, engine.detector.detect(image))
         if len(faces) != 1:
             reason = "no face found" if not faces else f"{len(faces)} faces in the photo"
-            return {"person": person, "path": path, "error": reason}
+            return {"path": path, "error": reason}
         face = faces[0]
         from facewise.gallery.gallery import face_quality
 
         return {
-            "person": person,
             "path": path,
             "sha256": digest,
             "vector": face.embedding.vector.tobytes(),
@@ -68,9 +75,7 @@ def embed_file(settings: dict[str, Any], person: str, path: str) -> dict[str, An
             "quality": face_quality(face),
         }
     except FacewiseError as exc:
-        return {"person": person, "path": path, "error": exc.message}
-    except OSError as exc:
-        return {"person": person, "path": path, "error": f"cannot read: {exc.strerror}"}
+        return {"path": path, "error": exc.message}
 
 
 def expand_images(inputs: Iterable[str]) -> list[str]:
@@ -123,6 +128,7 @@ def worker_settings(engine: Any) -> dict[str, Any]:
     settings = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(engine.settings).items()
     }
+    settings.update(engine.choices())  # Engine(embedder=...) overrides its settings
     settings["threads"] = 1
     return settings
 
@@ -163,30 +169,33 @@ def _local(
 
 
 def _ray(
-    settings: dict[str, Any], todo: list[tuple[str, Path]], workers: int
+    settings: dict[str, Any],
+    todo: list[tuple[str, Path]],
+    workers: int,
+    address: str | None = None,
+    resources: Any = None,
+    shared_storage: bool = False,
+    location: Any = None,
 ) -> Iterator[dict[str, Any]]:
-    from facewise.extras import require
+    """The photos on Ray (:mod:`facewise.gallery.cluster_exec`): a local one of ``workers``
+    CPUs, or the cluster at ``address``; results in completion order."""
+    from facewise.gallery import cluster_exec as cx
 
-    ray = require("ray")  # MissingExtra naming pip install 'facewise[ray]' when absent
-    started = not ray.is_initialized()
-    if started:
-        ray.init(
-            num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False
-        )
-    try:
-        blocks = max(1, min(len(todo), 4 * workers))
-        items = ray.data.from_items(
-            [{"person": p, "path": str(path)} for p, path in todo], override_num_blocks=blocks
-        )
-        # no more tasks than blocks: Ray could not run them, and warns when asked to
-        mapped = items.map(
-            lambda row: embed_file(settings, row["person"], row["path"]),
-            concurrency=min(workers, blocks),
-        )
-        yield from mapped.iter_rows()
-    finally:
-        if started:
-            ray.shutdown()
+    person = {str(path): p for p, path in todo}
+    with cx.connect(address, workers) as ray:
+        if address and location is not None:
+            cx.cluster_target_check(ray, location)
+        for path, row in cx.map_photos(
+            embed_data,
+            list(person),
+            settings,
+            executor="ray",
+            workers=workers,
+            address=address,
+            resources=resources or cx.Resources(),
+            shared_storage=shared_storage,
+        ):
+            yield {"person": person[path], **row}
 
 
 def enrol_folder(
@@ -199,7 +208,20 @@ def enrol_folder(
     workers: int | None = None,
     progress: bool = True,
     enrolled_by: str = "cli",
+    address: str | None = None,
+    resources: Any = None,
+    shared_storage: bool = False,
 ) -> dict[str, Any]:
+    """Enrol FOLDER's people. ``executor="ray"`` (implied by ``address``) runs the photos on
+    Ray: a local one, or the cluster at ``address`` (``RAY_ADDRESS``, the ``ray_address``
+    setting), each task asking for ``resources`` (:class:`~facewise.gallery.cluster_exec.
+    Resources`); files the cluster's nodes do not share are read on this node and sent as
+    bytes unless ``shared_storage``."""
+    from facewise.gallery.cluster_exec import ray_address
+
+    if address or executor == "ray":  # an address given means Ray; RAY_ADDRESS only for Ray
+        executor = "ray"
+        address = ray_address(address, getattr(gallery.engine.settings, "ray_address", ""))
     workers = workers or os.cpu_count() or 1
     items = scan(folder)
     todo, skipped = [], 0
@@ -213,7 +235,6 @@ def enrol_folder(
         else:
             todo.append((person, path))
     settings = worker_settings(gallery.engine)
-    run = _ray if executor == "ray" else _local
     start = time.perf_counter()
     enrolled, failures = 0, []
     pending: dict[str, list[tuple[NewSample, str]]] = {}
@@ -232,7 +253,12 @@ def enrol_folder(
             )
             enrolled += result.enrolled
 
-    results = run(settings, todo, workers)
+    if executor == "ray":
+        results = _ray(
+            settings, todo, workers, address, resources, shared_storage, gallery.location
+        )
+    else:
+        results = _local(settings, todo, workers)
     for row in _with_progress(results, len(todo), progress):
         if "error" in row:
             failures.append({"image": row["path"], "reason": row["error"]})
@@ -262,6 +288,7 @@ def enrol_folder(
         "faces_per_second": enrolled / seconds if seconds > 0 else 0.0,
         "executor": executor,
         "workers": workers,
+        "ray_address": address,
     }
 
 
