@@ -24,33 +24,48 @@ pytestmark = [pytest.mark.models, pytest.mark.data]
 SIDE, POOL, DIM = 112, 8, 64
 
 
-def linear_graph(*, side: int = SIDE, dim: int = DIM, output_rank: int = 2) -> bytes:
+def linear_graph(
+    *,
+    side: int = SIDE,
+    dim: int = DIM,
+    output_rank: int = 2,
+    nhwc: bool = False,
+    batch: str | int = "N",
+) -> bytes:
     """(N, 3, side, side) -> 8x8 average pool -> flatten -> a fixed random (seed 0) projection
-    to ``dim``; ``output_rank=3`` gives (N, 1, dim), which no embedding model gives."""
+    to ``dim``; ``output_rank=3`` gives (N, 1, dim), which no embedding model gives; ``nhwc``
+    takes (N, side, side, 3) and transposes it first; ``batch`` fixes the batch size."""
     from onnx import helper, numpy_helper
 
     from facewise._onnx import serialised_model
 
     cells = side // POOL
     w = np.random.default_rng(0).standard_normal((3 * cells * cells, dim)).astype(np.float32)
-    nodes = [
+    nodes = []
+    if nhwc:
+        nodes.append(helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 3, 1, 2]))
+    nodes += [
         helper.make_node(
-            "AveragePool", ["x"], ["p"], kernel_shape=[POOL, POOL], strides=[POOL] * 2
+            "AveragePool",
+            ["xt" if nhwc else "x"],
+            ["p"],
+            kernel_shape=[POOL, POOL],
+            strides=[POOL, POOL],
         ),
         helper.make_node("Flatten", ["p"], ["f"], axis=1),
         helper.make_node("MatMul", ["f", "w"], ["emb"]),
     ]
     inits = [numpy_helper.from_array(w, "w")]
-    out_shape: list[str | int] = ["N", dim]
+    out_shape: list[str | int] = [batch, dim]
     if output_rank == 3:
         inits.append(numpy_helper.from_array(np.array([-1, 1, dim], dtype=np.int64), "shape"))
         nodes.append(helper.make_node("Reshape", ["emb", "shape"], ["out"]))
-        out_shape = ["N", 1, dim]
+        out_shape = [batch, 1, dim]
     return serialised_model(
         nodes,
         inits,
         name="random-projection",
-        inputs=[("x", ["N", 3, side, side])],
+        inputs=[("x", [batch, side, side, 3] if nhwc else [batch, 3, side, side])],
         outputs=[("out" if output_rank == 3 else "emb", out_shape)],
         producer="facewise tests",
         doc="a fixed random projection of pooled pixels",
@@ -163,6 +178,33 @@ def test_options_in_the_name_stand_for_the_card(linear: Path, work: Path, face_p
         "embed", "--json", "--no-flip", "--model", spec, str(face_photo), home=work
     )
     assert code == 0 and other["space"]["alignment"] != ref["space"]["alignment"]
+
+
+def test_layouts_colour_orders_and_fixed_batches_feed_the_same_numbers(work: Path) -> None:
+    from facewise.embedders.onnx_file import OnnxFileEmbedder
+
+    crops = np.random.default_rng(1).integers(0, 256, (3, SIDE, SIDE, 3), dtype=np.uint8)
+
+    def embedder(name: str, graph: bytes, **card: Any) -> OnnxFileEmbedder:
+        path = work / f"{name}.onnx"
+        path.write_bytes(graph)
+        path.with_name(path.name + ".json").write_text(json.dumps({**ARC_CARD, **card}))
+        return OnnxFileEmbedder(f"onnx:{path}")
+
+    plain = embedder("plain", linear_graph())
+    ref = plain.vectors(crops)
+    assert ref.shape == (3, DIM) and plain.dim == DIM
+    nhwc = embedder("nhwc", linear_graph(nhwc=True), layout="nhwc")
+    np.testing.assert_allclose(nhwc.vectors(crops), ref, rtol=1e-5, atol=1e-4)
+    one = embedder("one-at-a-time", linear_graph(batch=1))  # fed one crop at a time
+    np.testing.assert_allclose(one.vectors(crops), ref, rtol=1e-5, atol=1e-4)
+    two = embedder("two-at-a-time", linear_graph(batch=2))  # the last batch padded
+    np.testing.assert_allclose(two.vectors(crops), ref, rtol=1e-5, atol=1e-4)
+    bgr = embedder("bgr", linear_graph(), colour="bgr", mean=[10, 20, 30], std=[1, 2, 4])
+    x = bgr.preprocess(crops)
+    expected = (crops[..., ::-1].astype(np.float32) - [10, 20, 30]) / [1, 2, 4]
+    np.testing.assert_allclose(x, expected.transpose(0, 3, 1, 2), rtol=1e-6)
+    assert bgr.space.alignment == "arcface-112 bgr nchw mean=10,20,30 std=1,2,4"
 
 
 def test_arcface_alignment_puts_the_five_points_on_the_template(face_photo: Path) -> None:
