@@ -63,6 +63,9 @@ class Settings:
     cors_origins: str = ""
     """Comma-separated origins allowed to call the REST service from a browser page served
     elsewhere ("*" for any); empty = CORS off, the default."""
+    ray_address: str = ""
+    """The Ray cluster batch jobs join (``host:port`` of its head, or ``auto``) when neither
+    ``--ray-address`` nor ``RAY_ADDRESS`` says; empty = a local Ray (``--engine ray``)."""
 
 
 def _coerce(name: str, raw: Any, kind: Any) -> Any:

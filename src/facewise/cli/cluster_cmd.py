@@ -81,15 +81,34 @@ def _show(summary: dict[str, Any], as_json: bool, extra: dict[str, Any] | None =
 @click.argument("paths", nargs=-1, required=True)
 @collection_option
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes embedding.")
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Embed on this Ray cluster (the collection and the clustering stay here).",
+)
 @json_option
 @quiet_option
 @handle_errors
-def add(paths: tuple[str, ...], folder: str, workers: int, as_json: bool, quiet: bool) -> None:
+def add(
+    paths: tuple[str, ...],
+    folder: str,
+    workers: int,
+    ray_address: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Add photos (files, folders searched recursively) and cluster their faces."""
     from facewise.gallery.batch import expand_images
 
     with open_collection(folder) as coll:
-        report = coll.add_paths(expand_images(paths), workers=workers, progress=_progress(quiet))
+        if ray_address:
+            from facewise.cluster.distributed import add_tree
+
+            report = add_tree(coll, expand_images(paths), workers=workers, address=ray_address)
+        else:
+            report = coll.add_paths(
+                expand_images(paths), workers=workers, progress=_progress(quiet)
+            )
         _show(coll.summary(), as_json, {"added": report.as_dict()})
     for error in report.errors if not as_json else []:
         click.echo(printable(f"{error['path']}: error: {error['error']['message']}"), err=True)

@@ -114,6 +114,11 @@ def enroll(
     help="local: a process pool; ray: Ray Data.",
 )
 @click.option("--workers", type=int, default=None, help="Processes (default: all cores).")
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Join this Ray cluster (implies --engine ray; else RAY_ADDRESS, the ray_address setting).",
+)
 @json_option
 @quiet_option
 @handle_errors
@@ -123,6 +128,7 @@ def enroll_dir(
     expires: str | None,
     executor: str,
     workers: int | None,
+    ray_address: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -140,6 +146,7 @@ def enroll_dir(
             workers=workers,
             progress=not quiet,
             enrolled_by=actor(),
+            address=ray_address,
         )
     if as_json:
         emit_json(summary)
@@ -162,6 +169,17 @@ def enroll_dir(
     help="Processes that detect and embed (each loads the models once).",
 )
 @click.option("--liveness", "with_liveness", is_flag=True, help="Add each face's liveness verdict.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append one JSON line per photo here; a rerun skips photos (by sha256) already in it.",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Run the photos on this Ray cluster (with --output; else RAY_ADDRESS, the setting).",
+)
 @json_option
 @quiet_option
 @handle_errors
@@ -170,6 +188,8 @@ def identify(
     top: int,
     workers: int,
     with_liveness: bool,
+    output: Path | None,
+    ray_address: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -183,6 +203,9 @@ def identify(
     from facewise.serialize import liveness_field
 
     paths = expand_images(images)
+    if output is not None or ray_address:
+        _identify_to_file(paths, output, top, workers, ray_address, with_liveness, as_json)
+        return
     with open_gallery() as gallery:
         gallery.threshold()  # an uncalibrated space or a bad gallery fails here, once
         found = faces_in_files(gallery.engine, paths, workers=workers)
@@ -204,6 +227,44 @@ def identify(
             return {"faces": out}
 
         run_per_input(paths, quiet, "identifying", work, as_json, _show_identified)
+
+
+def _identify_to_file(
+    paths: list[str],
+    output: Path | None,
+    top: int,
+    workers: int,
+    ray_address: str | None,
+    with_liveness: bool,
+    as_json: bool,
+) -> None:
+    """The batch job (``gallery.cluster_jobs.identify_tree``): JSON lines into ``output``."""
+    from facewise.errors import InvalidInput
+    from facewise.gallery.cluster_exec import ray_address as address_for
+    from facewise.gallery.cluster_jobs import identify_tree
+
+    if output is None:
+        raise InvalidInput("--ray-address writes its answers to a file: add --output FILE")
+    if with_liveness:
+        raise InvalidInput("--liveness is not available with --output (the batch job)")
+    with open_gallery() as gallery:
+        address = address_for(ray_address, gallery.engine.settings.ray_address)
+        summary = identify_tree(
+            gallery,
+            paths,
+            output,
+            top=top,
+            actor=actor(),
+            executor="ray" if address else "local",
+            workers=workers,
+            address=address,
+        )
+    _done(
+        as_json,
+        summary,
+        f"{summary['identified']} photos identified into {output}, {summary['skipped']} "
+        f"already there, {summary['failed']} failed ({summary['photos_per_second']:.1f} photos/s)",
+    )
 
 
 def _show_identified(path: str, result: dict[str, Any]) -> None:

@@ -337,8 +337,13 @@ def cluster_vectors(
     fixed: Mapping[int, int] | None = None,
     cannot_link: Iterable[tuple[int, int]] = (),
     params: ClusterParams = ClusterParams(),
+    knn_graph: Callable[..., tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = knn,
 ) -> npt.NDArray[np.int64]:
     """Cluster labels (N,) for L2-normalised ``vectors`` (N, D) of one space; ``-1`` unclustered.
+
+    ``knn_graph(vectors, k, exact_limit=)`` gives each row's k nearest other rows (default
+    :func:`facewise.cluster.knn.knn`; :func:`facewise.cluster.distributed.sharded_knn` searches
+    shards of the vectors on a Ray cluster and merges them, with the same answer).
 
     ``fmr`` maps cosine scores to the false-match rate of one comparison with a stranger (in
     production ``calibration.nonmated_model(space).table("mean", 1).fmr``). ``fixed`` pins faces
@@ -362,7 +367,7 @@ def cluster_vectors(
     if n == 0:
         return np.empty(0, dtype=np.int64)
     rule = link_rule(fmr, n, params)
-    neighbours, _ = knn(v, min(params.neighbours, n - 1), exact_limit=params.exact_limit)
+    neighbours, _ = knn_graph(v, min(params.neighbours, n - 1), exact_limit=params.exact_limit)
     rows = np.repeat(np.arange(n), neighbours.shape[1])
     edges = np.stack([rows, neighbours.reshape(-1)], axis=1)
     edges = edges[edges[:, 1] >= 0]

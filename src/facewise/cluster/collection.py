@@ -140,6 +140,30 @@ class Collection:
         self.place()
         return report
 
+    def add_scanned(
+        self,
+        found: Iterable[tuple[str, ScannedPhoto | FacewiseError]],
+        *,
+        knn: Callable[..., Any] | None = None,
+    ) -> AddReport:
+        """Add photos scanned elsewhere (``(label, ScannedPhoto or the error)``, e.g. by the
+        workers of a Ray cluster: :mod:`facewise.cluster.distributed`) and place their faces; a
+        first clustering builds its kNN graph with ``knn`` (default
+        :func:`facewise.cluster.knn.knn`)."""
+        report = AddReport()
+        batch: list[tuple[str, ScannedPhoto, int, int]] = []
+        for label, photo in found:
+            if isinstance(photo, FacewiseError):
+                report.errors.append(_error(label, photo))
+                continue
+            batch.append((label, photo, -1, -1))
+            if len(batch) >= BATCH:
+                self._insert(batch, report)
+                batch = []
+        self._insert(batch, report)
+        self.place(knn=knn)
+        return report
+
     def _insert(self, batch: list[tuple[str, ScannedPhoto, int, int]], report: AddReport) -> None:
         if not batch:
             return
@@ -176,9 +200,11 @@ class Collection:
 
         return nonmated_model(self.space).table("mean", 1).fmr
 
-    def place(self) -> None:
-        """Place every face no run has placed yet (all of them on a first run)."""
+    def place(self, *, knn: Callable[..., Any] | None = None) -> None:
+        """Place every face no run has placed yet (all of them on a first run, its kNN graph
+        built by ``knn`` when given)."""
         from facewise.cluster.algorithm import cluster_vectors, extend
+        from facewise.cluster.knn import knn as default_knn
 
         with self.records.write() as db:
             state = self._state()
@@ -191,6 +217,7 @@ class Collection:
                     fmr=self.fmr(),
                     fixed=state.fixed(),
                     cannot_link=state.cannot_link(),
+                    knn_graph=knn or default_knn,
                 )
                 order = np.arange(len(state.ids))
                 keep = {c: c for c in state.fixed().values()}
