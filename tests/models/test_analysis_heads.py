@@ -93,3 +93,24 @@ def test_cli_json_gives_null_gender_for_a_baby() -> None:
     [face] = json.loads(result.output.splitlines()[0])["faces"]
     assert face["gender"] is None and face["gender_uncertain"] is True
     assert face["age"] < 12 and isinstance(face["gender_confidence"], float)
+
+
+def test_expression_confidence_is_calibrated_on_fer_half_b(engine: Engine) -> None:
+    """Temperature fitted on FER-2013 half A; on 235 of half B (every 4th) the stated confidence
+    is close to the accuracy, and closer than the raw top probability (all of half B: ECE 0.096
+    -> 0.032)."""
+    folder = dataset("expression/fer2013_privatetest")
+    rows = half_b(read_csv(folder / "manifest.csv"))[::4]
+    stated, raw, right = [], [], []
+    for row in rows:
+        [face] = engine.analyze(folder / row["path"], what=["expression"], aligned=True)
+        a = face.attributes
+        scores = a["expression_scores"]
+        stated.append(a["expression_confidence"])
+        raw.append(max(scores.values()))
+        right.append(max(scores, key=scores.get) == row["expression"])
+    accuracy = float(np.mean(right))
+    assert len(rows) == 235
+    # measured: accuracy 0.604, mean stated confidence 0.618, mean raw top probability 0.704
+    assert abs(np.mean(stated) - accuracy) <= 0.06
+    assert abs(np.mean(stated) - accuracy) < abs(np.mean(raw) - accuracy)

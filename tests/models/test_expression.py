@@ -289,10 +289,12 @@ def test_rgb_and_gray_photo_give_the_same_result(
     assert set(a) == {
         "expression",
         "expression_scores",
+        "expression_confidence",
         "expression_compound",
         "valence",
         "arousal",
     }
+    assert 1 / 7 < a["expression_confidence"] <= max(a["expression_scores"].values())
     assert all(type(v) is float for v in a["expression_scores"].values())
 
 
