@@ -47,9 +47,20 @@ def _drop_torn_tail(output: Path) -> None:
     if not output.exists():
         return
     with output.open("rb+") as fh:
-        data = fh.read()
-        if data and not data.endswith(b"\n"):
-            fh.truncate(data.rfind(b"\n") + 1)
+        end = fh.seek(0, 2)
+        pos = end
+        while pos > 0:  # back from the end, a block at a time, to the last newline
+            start = max(0, pos - 65536)
+            fh.seek(start)
+            block = fh.read(pos - start)
+            if pos == end and block.endswith(b"\n"):
+                return
+            cut = block.rfind(b"\n")
+            if cut >= 0:
+                fh.truncate(start + cut + 1)
+                return
+            pos = start
+        fh.truncate(0)
 
 
 def done_hashes(output: Path) -> set[str]:
