@@ -58,6 +58,12 @@ def gender_stats(out: list[dict[str, Any]], truth: np.ndarray) -> dict[str, floa
     }
 
 
+def wilson(p: float, n: float, z: float = 1.96) -> tuple[float, float]:
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
 def reliability(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
     edges = np.linspace(0.5, 1.0, bins + 1)
     out = []
@@ -107,11 +113,19 @@ def plot(path: Path, curves: dict[str, list[dict[str, float]]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plot", type=Path, default=None, help="write the reliability PNG")
+    parser.add_argument(
+        "--swap",
+        type=Path,
+        default=None,
+        metavar="HEADS_JSON",
+        help="heads trained on half B (training/age_gender_heads.py --swap): report on half A",
+    )
     args = parser.parse_args()
-    heads = Heads.load(models.path(HEADS))
+    heads = Heads.load(args.swap or models.path(HEADS))
     utk = np.load(CACHE / "analysis_features_utk.npz")
     lfw = np.load(CACHE / "analysis_features_lfw.npz")
-    b = half_b(utk["sha256"])
+    b = half_b(utk["sha256"]) != bool(args.swap)
+    half = "A" if args.swap else "B"
     result: dict[str, Any] = {"machine": machine()}
     lines = ["# analysis_heads", "", str(machine()), ""]
     curves = {}
@@ -129,7 +143,7 @@ def main() -> None:
         lines += [
             f"## {label}",
             "",
-            "| UTKFace half B group | images | gender answered | "
+            f"| UTKFace half {half} group | images | gender answered | "
             "gender accuracy (answered) | gender accuracy (forced) | age MAE |",
             "|---|---|---|---|---|---|",
         ]
@@ -144,6 +158,14 @@ def main() -> None:
                 f"| {key} | {st['n']} | {st['answered']:.3f} | {st['accuracy_answered']:.3f} | "
                 f"{f_acc:.3f} | {mae:.2f} |"
             )
+        given = table["all"]["answered"] * table["all"]["n"]
+        lo_ci, hi_ci = wilson(table["all"]["accuracy_answered"], given)
+        lines += [
+            "",
+            f"Gender accuracy over answered, all of half {half}: "
+            f"{table['all']['accuracy_answered']:.3f} (95% Wilson {lo_ci:.3f}-{hi_ci:.3f}, "
+            f"{given:.0f} answered)",
+        ]
         in_range = age_b <= 80
         covered = np.mean(
             [o["age_range"][0] <= t <= o["age_range"][1] for o, t in zip(out_b, age_b, strict=True)]
@@ -171,7 +193,7 @@ def main() -> None:
         corr = np.concatenate([forced_b == truth_b, forced_l == truth_l])
         rel = reliability(conf, corr)
         curves[label] = rel
-        lines.append(f"Gender confidence ECE (half B + LFW, 10 bins): {ece(rel):.3f}")
+        lines.append(f"Gender confidence ECE (half {half} + LFW, 10 bins): {ece(rel):.3f}")
         lines.append("")
         result[label] = {
             "utk_half_b": table,
@@ -192,7 +214,8 @@ def main() -> None:
         lines.append(f"Reliability diagram: {args.plot}")
     markdown = "\n".join(lines)
     print(markdown)
-    print("written", write_result("analysis_heads", markdown, result))
+    stem = "analysis_heads_swap" if args.swap else "analysis_heads"
+    print("written", write_result(stem, markdown, result))
 
 
 def latency(count: int = 30) -> dict[str, float]:

@@ -77,14 +77,24 @@ def age_design(age_probs: np.ndarray, net_age: np.ndarray, emb: np.ndarray) -> n
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--swap",
+        action="store_true",
+        help="train on half B instead (the check in the other direction; not the shipped file)",
+    )
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
     data = np.load(CACHE / "analysis_features_utk.npz")
-    a = half_a(data["sha256"])
+    a = half_a(data["sha256"]) != args.swap
     f = {k: v[a] for k, v in features(data).items()}
     y = f["male"]
-    print(f"half A: {len(y)} faces")
+    print(f"half {'B' if args.swap else 'A'}: {len(y)} faces")
     folds = StratifiedKFold(5, shuffle=True, random_state=SEED)
 
     # 1. the embedding head
@@ -166,7 +176,7 @@ def main() -> None:
     keep = answered & (conf >= floor)
     print(
         f"  confidence floor {floor:.3f}: answers {keep.mean():.3f}, accuracy over answered "
-        f"{correct[keep].mean():.4f} (out of fold, half A)"
+        f"{correct[keep].mean():.4f} (out of fold)"
     )
 
     heads = {
@@ -195,8 +205,8 @@ def main() -> None:
             "network_max_age": float(AGE_CLASSES[-1]),
         },
     }
-    OUT.write_text(json.dumps(heads, indent=1) + "\n", encoding="utf-8")
-    print("written", OUT)
+    args.out.write_text(json.dumps(heads, indent=1) + "\n", encoding="utf-8")
+    print("written", args.out)
 
 
 if __name__ == "__main__":
