@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -64,8 +65,8 @@ def _processes(pgid: int, parent: int) -> set[int]:
 class Node:
     """One ``ray start`` node: ``raylet_pid`` and every process it left running."""
 
-    def __init__(self, temp: Path, args: list[str], cpus: int) -> None:
-        ports = free_ports(9)
+    def __init__(self, temp: Path, args: list[str], cpus: int, workers_from: int) -> None:
+        ports = free_ports(7)
         cmd = [
             str(RAY),
             "start",
@@ -82,8 +83,8 @@ class Node:
             f"--dashboard-agent-grpc-port={ports[4]}",
             f"--runtime-env-agent-port={ports[5]}",
             f"--metrics-export-port={ports[6]}",
-            f"--min-worker-port={20000 + ports[7] % 20000}",
-            f"--max-worker-port={20000 + ports[7] % 20000 + 200}",
+            f"--min-worker-port={workers_from}",
+            f"--max-worker-port={workers_from + 199}",
         ]
         # a session of its own: every process it starts (GCS, raylet, workers) is in its group
         proc = subprocess.Popen(
@@ -146,14 +147,19 @@ class Cluster:
 
     def __init__(self, temp: Path, cpus: int = 1, workers: int = 1) -> None:
         temp.mkdir(parents=True, exist_ok=True)
-        (port,) = free_ports(1)
+        port, dashboard = free_ports(2)
         self.address = f"127.0.0.1:{port}"
         self.nodes: list[Node] = []
+        # worker ports, 200 a node: below the kernel's ephemeral range (where free_ports' come
+        # from) and above Ray's default 10002-19999 (another cluster on the machine)
+        base = 20000 + random.randrange(0, 12000 - 200 * (workers + 1), 200)
         try:
-            self.head = Node(temp, ["--head", f"--port={port}", "--include-dashboard=false"], cpus)
+            head = ["--head", f"--port={port}", "--include-dashboard=false"]
+            self.head = Node(temp, [*head, f"--dashboard-port={dashboard}"], cpus, base)
             self.nodes.append(self.head)
-            for _ in range(workers):
-                self.nodes.append(Node(temp, [f"--address={self.address}"], cpus))
+            for i in range(workers):
+                worker = Node(temp, [f"--address={self.address}"], cpus, base + 200 * (i + 1))
+                self.nodes.append(worker)
         except BaseException:
             self.stop()
             raise

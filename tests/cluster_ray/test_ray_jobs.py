@@ -196,6 +196,46 @@ def _parsable(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def test_the_cli_runs_enrol_and_identify_through_ray_address(
+    cluster: Cluster,
+    local_gallery: Gallery,
+    people: People,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``facewise enroll-dir --ray-address`` and ``facewise identify --output --ray-address``
+    (SQLite galleries: this cluster is on one host): the same as the library's local run."""
+    from click.testing import CliRunner
+
+    from facewise.cli.main import main
+
+    monkeypatch.setenv("FACEWISE_GALLERY", str(tmp_path / "cli-home"))
+    folder = tree(tmp_path / "people", people, slice(0, 3))
+    run = CliRunner().invoke(
+        main, ["enroll-dir", str(folder), "--ray-address", cluster.address, "--json", "-q"]
+    )
+    assert run.exit_code == 0, run.output
+    summary = json.loads(run.output)
+    assert summary["enrolled"] == 18 and summary["ray_address"] == cluster.address
+    with Gallery(tmp_path / "cli-home", local_gallery.engine) as enrolled:
+        assert samples(enrolled) == samples(local_gallery)
+    assert local_gallery.location.path is not None
+    monkeypatch.setenv("FACEWISE_GALLERY", str(local_gallery.location.path.parent))
+    probes = tree(tmp_path / "probes", people, slice(3, 4))
+    out = tmp_path / "answers.jsonl"
+    args = ["identify", str(probes), "--output", str(out), "--ray-address", cluster.address]
+    run = CliRunner().invoke(main, [*args, "--json", "-q"])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.output)["identified"] == 6
+    from facewise.gallery.cluster_jobs import identify_tree
+
+    here = tmp_path / "local.jsonl"
+    identify_tree(local_gallery, [str(p) for p in sorted(probes.rglob("*.jpg"))], here, actor="t")
+    assert decisions(read_lines(out)) == decisions(read_lines(here))
+    run = CliRunner().invoke(main, [*args, "--json", "-q"])  # resumed: nothing left to do
+    assert json.loads(run.output)["skipped"] == 6 and len(read_lines(out)) == 6
+
+
 def test_a_cluster_run_refuses_a_local_gallery_when_nodes_are_elsewhere(tmp_path: Path) -> None:
     from facewise.gallery.cluster_exec import ClusterGalleryError, check_gallery_target
     from facewise.location import parse_location
