@@ -31,17 +31,21 @@ BATCH = 32
 T = TypeVar("T")
 
 _engine: Any = None
+_engine_settings: dict[str, Any] | None = None
 
 
 def worker_engine(settings: dict[str, Any]) -> Any:
-    """The engine of this worker process, built from ``settings`` on first use (the caller's
-    own engine when :func:`map_files` runs in this process)."""
-    global _engine
-    if _engine is None:
+    """The engine of this worker process for ``settings``, built on first use and again when
+    the settings change (the caller's own engine when :func:`map_files` runs in this process).
+    A worker forked after an earlier job inherits that job's engine: it is used only for the
+    same settings."""
+    global _engine, _engine_settings
+    if _engine is None or _engine_settings != settings:
         from facewise.engine import Engine
         from facewise.settings import load_settings
 
         _engine = Engine(load_settings(**settings))
+        _engine_settings = dict(settings)
     return _engine
 
 
@@ -149,10 +153,17 @@ def map_files(
     """``fn(settings, path)`` for each path, in order, on ``workers`` processes (each with an
     engine like ``engine``, got through :func:`worker_engine`); ``engine`` itself when
     ``workers`` is 1."""
-    global _engine
-    if workers == 1:
-        _engine = engine
-    yield from pool_map(fn, worker_settings(engine), [(p,) for p in paths], workers)
+    global _engine, _engine_settings
+    settings = worker_settings(engine)
+    if workers > 1:
+        yield from pool_map(fn, settings, [(p,) for p in paths], workers)
+        return
+    saved = _engine, _engine_settings
+    _engine, _engine_settings = engine, settings  # for this call only
+    try:
+        yield from pool_map(fn, settings, [(p,) for p in paths], workers)
+    finally:
+        _engine, _engine_settings = saved
 
 
 def faces_in_files(
