@@ -50,7 +50,7 @@ test: setup $(CHROMIUM) milvus-server
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src tests
-	$(BIN)/python -m pytest -q --durations=30
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=30
 
 # The development lane: no weights, no data, no servers; under a minute (`make test` is the whole
 # suite, what CI runs).

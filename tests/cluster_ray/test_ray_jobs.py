@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -58,7 +59,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
     saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")}
     os.environ.update({k: ray_env()[k] for k in saved})
-    nodes = Cluster(tmp_path_factory.mktemp("ray"))
+    # a short folder of its own: Ray's socket paths under it must stay within AF_UNIX's 107
+    # bytes, which pytest's temp folders (longer under pytest-xdist) overrun
+    short = Path(tempfile.mkdtemp(prefix="fw-ray-"))
+    nodes = Cluster(short)
     try:
         # one Ray job for the module: the workers keep their engines from one test to the next
         ray.init(address=nodes.address, log_to_driver=False, configure_logging=False)
@@ -70,6 +74,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         ray.shutdown()
         nodes.stop()
+        shutil.rmtree(short, ignore_errors=True)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
