@@ -46,11 +46,14 @@ $(MILVUS_SERVER)/.installed:
 
 milvus-server: $(MILVUS_SERVER)/.installed
 
+# schemathesis's per-operation tests collapse into one under pytest-xdist: the fuzz runs apart
+FUZZ := tests/server/test_schemathesis.py
 test: setup $(CHROMIUM) milvus-server
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src tests
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=30
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=30 --ignore=$(FUZZ)
+	$(BIN)/python -m pytest -q $(FUZZ)
 
 # The development lane: no weights, no data, no servers; under a minute (`make test` is the whole
 # suite, what CI runs).
