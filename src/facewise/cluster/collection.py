@@ -539,13 +539,7 @@ class Collection:
             limit=max(0, limit),
             min_gain=min_gain,
         )
-        quality = dict(self.records.rows("SELECT id, quality FROM faces"))
-        covers: dict[int, int] = {}
-        for i, cid in enumerate(state.labels.tolist()):
-            fid = int(state.ids[i])
-            best = covers.get(cid)
-            if cid >= 0 and (best is None or quality[fid] > quality[best]):
-                covers[cid] = fid
+        covers = {c["id"]: c["cover"] for c in self.summary()["clusters"]}
         queue: list[dict[str, Any]] = []
         for item in found.queue:
             if isinstance(item, MergeProposal):
