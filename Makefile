@@ -46,13 +46,20 @@ $(MILVUS_SERVER)/.installed:
 
 milvus-server: $(MILVUS_SERVER)/.installed
 
-# schemathesis's per-operation tests collapse into one under pytest-xdist: the fuzz runs apart
+# schemathesis's per-operation tests collapse into one under pytest-xdist: the fuzz runs apart.
+# Ray's tests run apart too (beside the other test process a local raylet missed Ray's fixed 30 s
+# start-up wait on a 2-core machine), and the two-node cluster tests in a process of their own (a
+# process that ran a local Ray cannot join another cluster: tests/cluster_ray/test_connect.py).
 FUZZ := tests/server/test_schemathesis.py
+RAY_TESTS := -m ray tests/cluster_ray/test_connect.py tests/gallery/test_gallery.py
+RAY_CLUSTER_TESTS := tests/cluster_ray/test_ray_jobs.py
 test: setup $(CHROMIUM) milvus-server
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src tests
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=30 --ignore=$(FUZZ)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=30 -m "not ray" --ignore=$(FUZZ)
+	$(BIN)/python -m pytest -q --durations=5 $(RAY_CLUSTER_TESTS)
+	$(BIN)/python -m pytest -q --durations=5 $(RAY_TESTS)
 	$(BIN)/python -m pytest -q $(FUZZ)
 
 # The development lane: no weights, no data, no servers; under a minute (`make test` is the whole

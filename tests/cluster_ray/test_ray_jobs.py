@@ -26,7 +26,7 @@ from facewise.gallery.cluster_exec import Resources
 from milvus_server import milvus_server  # noqa: F401  (the session's server, a fixture)
 from testdata import read_csv
 
-pytestmark = [pytest.mark.models, pytest.mark.data]
+pytestmark = [pytest.mark.models, pytest.mark.data, pytest.mark.ray]
 ray = pytest.importorskip("ray")
 
 People = dict[str, list[Path]]

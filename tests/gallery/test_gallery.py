@@ -106,7 +106,7 @@ def test_another_embedding_space_is_refused(
     other.close()
 
 
-@pytest.mark.parametrize("executor", ["local", "ray"])
+@pytest.mark.parametrize("executor", ["local", pytest.param("ray", marks=pytest.mark.ray)])
 def test_enrol_folder_is_resumable(
     tmp_path: Path,
     engine: Engine,

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from facewise.errors import ConfigError
+from facewise.errors import ConfigError, FacewiseError
 from facewise.location import Location
 
 TASK_MEMORY = 1024 * 1024 * 1024
@@ -42,6 +42,14 @@ class ClusterGalleryError(ConfigError):
     code = "cluster_gallery"
     exit_code = 2
     http_status = 500
+
+
+class ClusterUnavailable(FacewiseError):
+    """Ray could not be started here or the cluster at the address did not answer."""
+
+    code = "cluster_unavailable"
+    exit_code = 10
+    http_status = 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +82,10 @@ def check_gallery_target(location: Location, node_ips: Sequence[str], driver_ip:
         )
 
 
+_local_ray_started = False
+"""Whether this process has started a local Ray (see :func:`connect`)."""
+
+
 @contextmanager
 def connect(address: str | None, workers: int) -> Iterator[Any]:
     """The ``ray`` module, joined to the cluster at ``address`` (a local Ray of ``workers``
@@ -84,16 +96,67 @@ def connect(address: str | None, workers: int) -> Iterator[Any]:
     if ray.is_initialized():
         yield ray
         return
-    if address:
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
-    else:
-        ray.init(
-            num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False
+    global _local_ray_started
+    if address and _local_ray_started:
+        raise ClusterUnavailable(
+            f"this process already ran a local Ray; a job on the cluster at {address} from the "
+            "same process waits for ever (Ray 2.60's Ray Data), so it is refused: run it in a "
+            "new process (each facewise command is one)"
         )
+    _local_ray_started = _local_ray_started or not address
+    # ray.init leaves settings in os.environ (RAY_AUTH_MODE=token for a new local Ray): put back
+    # after shutdown, or a later join of a cluster without token auth in this process hangs
+    ray_environ = {k: v for k, v in os.environ.items() if k.startswith("RAY_")}
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(
+                num_cpus=workers,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+    except Exception as exc:  # Ray raises bare Exception, ConnectionError, RuntimeError...
+        _stop_half_started(exc)
+        ray.shutdown()
+        _restore_ray_environ(ray_environ)
+        if address:
+            hint = f"the Ray cluster at {address} did not answer: {exc} (check the address)"
+        else:
+            hint = f"a local Ray did not start: {exc} (run again, or use --engine local)"
+        raise ClusterUnavailable(f"{hint}; nothing was written") from exc
     try:
         yield ray
     finally:
         ray.shutdown()
+        _restore_ray_environ(ray_environ)
+
+
+def _restore_ray_environ(before: dict[str, str]) -> None:
+    if {k: v for k, v in os.environ.items() if k.startswith("RAY_")} == before:
+        return
+    for key in [k for k in os.environ if k.startswith("RAY_") and k not in before]:
+        del os.environ[key]
+    os.environ.update(before)
+    from ray._raylet import Config  # type: ignore[attr-defined]
+
+    Config.initialize("")  # Ray's process-wide config re-reads the environment (auth mode)
+
+
+def _stop_half_started(exc: BaseException) -> None:
+    """Stop the processes (GCS, raylet) a failed ``ray.init`` started: the node that started
+    them never became Ray's global node, so ``ray.shutdown`` does not know them; it is found in
+    the failing frames."""
+    from ray._private.node import Node
+
+    tb = exc.__traceback__
+    while tb is not None:
+        node = tb.tb_frame.f_locals.get("self")
+        if isinstance(node, Node):
+            node.kill_all_processes(check_alive=False, allow_graceful=False, wait=True)
+            return
+        tb = tb.tb_next
 
 
 def cluster_target_check(ray: Any, location: Location) -> None:
@@ -206,6 +269,7 @@ __all__ = [
     "DEFAULT_RESOURCES",
     "TASK_MEMORY",
     "ClusterGalleryError",
+    "ClusterUnavailable",
     "Resources",
     "check_gallery_target",
     "cluster_target_check",
