@@ -105,7 +105,7 @@ def connect(address: str | None, workers: int) -> Iterator[Any]:
         )
     _local_ray_started = _local_ray_started or not address
     # ray.init leaves settings in os.environ (RAY_AUTH_MODE=token for a new local Ray): put back
-    # after shutdown, or a later join of a cluster without token auth in this process hangs
+    # after shutdown, so the caller and its later child processes keep their own settings
     ray_environ = {k: v for k, v in os.environ.items() if k.startswith("RAY_")}
     try:
         if address:
