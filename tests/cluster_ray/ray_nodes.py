@@ -62,6 +62,11 @@ def _processes(pgid: int, parent: int) -> set[int]:
     return found
 
 
+def children(parent: int) -> set[int]:
+    """The live (not zombie) processes whose parent is ``parent``."""
+    return _processes(-1, parent)
+
+
 class Node:
     """One ``ray start`` node: ``raylet_pid`` and every process it left running."""
 
@@ -119,7 +124,7 @@ class Node:
 
     def workers(self) -> set[int]:
         """The raylet's worker processes (``ray::IDLE``, ``ray::Map(...)``, ...)."""
-        return _processes(-1, self.raylet_pid) if self.raylet_pid else set()
+        return children(self.raylet_pid) if self.raylet_pid else set()
 
     def stop(self) -> None:
         """TERM, then KILL, this node's process group and its workers (ours alone)."""

@@ -1,20 +1,19 @@
 """A local Ray that fails to start (its raylet never registers, as on an overloaded machine) is a
 clear ClusterUnavailable, and the GCS and raylet processes it had started are stopped, not left
-running beside the caller. Either way the process's environment is as before: ray.init sets
-RAY_AUTH_MODE=token for a new local Ray, and a later join of a cluster without token auth in the
-same process then hung. That join is still refused, with a clear error: a Ray Data job on another
-cluster from a process that ran a local Ray waits for ever (seen with test_ray_jobs.py after these
-in one process, whatever the environment), so make test runs test_ray_jobs.py in a pytest of its
+running beside the caller. Either way the process's RAY_* environment is as before (ray.init sets
+RAY_AUTH_MODE=token for a new local Ray). A later join of another cluster from the same process is
+refused with a clear error: a Ray Data job there waited for ever (test_ray_jobs.py after these in
+one process, whatever the environment), so make test runs test_ray_jobs.py in a pytest of its
 own."""
 
 from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
+from ray_nodes import children
 
 from facewise.gallery.cluster_exec import ClusterUnavailable, connect
 
@@ -22,24 +21,8 @@ pytestmark = pytest.mark.ray
 ray = pytest.importorskip("ray")
 
 
-def _children() -> set[int]:
-    """Live (not zombie) processes whose parent is this one, from /proc."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if int(ppid) == os.getpid() and state != "Z":
-            found.add(int(entry.name))
-    return found
-
-
 def test_a_local_ray_that_does_not_start_leaves_no_processes(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from ray._private.node import Node
 
@@ -53,14 +36,14 @@ def test_a_local_ray_that_does_not_start_leaves_no_processes(
     monkeypatch.setenv("RAY_TMPDIR", "/tmp")
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
     environ = _ray_environ()
-    before = _children()
+    before = children(os.getpid())
     unavailable = pytest.raises(ClusterUnavailable, match=r"local Ray did not start.*nothing")
     with unavailable, connect(None, 1):
         pytest.fail("connect() gave a Ray that did not start")
     deadline = time.monotonic() + 10
-    while _children() - before and time.monotonic() < deadline:
+    while children(os.getpid()) - before and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _children() - before, "ray.init's processes are still running"
+    assert not children(os.getpid()) - before, "ray.init's processes are still running"
     assert not ray.is_initialized()
     assert _ray_environ() == environ
 
@@ -84,6 +67,6 @@ def test_joining_a_cluster_after_a_local_ray_is_refused_not_hung(
     monkeypatch.setenv("RAY_TMPDIR", "/tmp")
     with connect(None, 1):
         pass
-    with pytest.raises(ClusterUnavailable, match="already ran a local Ray"):  # noqa: SIM117
-        with connect("127.0.0.1:1", 1):
-            pytest.fail("joined a cluster after a local Ray")
+    refused = pytest.raises(ClusterUnavailable, match="already ran a local Ray")
+    with refused, connect("127.0.0.1:1", 1):
+        pytest.fail("joined a cluster after a local Ray")
